@@ -1,0 +1,271 @@
+package tree
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/xenimg/xenimg/internal/testenv"
+)
+
+func newTree(t *testing.T, opts Options) *Tree {
+	t.Helper()
+	tr, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+var dirMeta = Meta{Mode: 0o755}
+
+func TestResolve(t *testing.T) {
+	tr := newTree(t, Options{})
+	must(t, tr.MkdirAll("/usr/bin", dirMeta))
+	must(t, tr.MkdirAll("/usr/lib/x", dirMeta))
+	must(t, tr.MkdirAll("/etc", dirMeta))
+	must(t, tr.Symlink("usr/bin", "/bin", Meta{}))
+	must(t, tr.Symlink("/", "/rootlink", Meta{}))
+	must(t, tr.Symlink("../../../../..", "/usr/lib/x/up", Meta{}))
+	must(t, tr.Symlink("/etc/../../../usr", "/abs", Meta{}))
+	must(t, tr.Symlink("loop2", "/loop1", Meta{}))
+	must(t, tr.Symlink("loop1", "/loop2", Meta{}))
+	must(t, tr.Symlink("missing/x", "/dangling", Meta{}))
+	must(t, tr.WriteFile("/usr/bin/true", Meta{Mode: 0o755}, []byte("#!")))
+	must(t, tr.Symlink("true", "/usr/bin/alias", Meta{}))
+
+	for _, tc := range []struct {
+		path        string
+		followFinal bool
+		want        string
+		err         error
+	}{
+		{"bin/true", true, "/usr/bin/true", nil},
+		{"/bin/alias", true, "/usr/bin/true", nil},
+		{"/bin/alias", false, "/usr/bin/alias", nil},
+		{"./bin/new", false, "/usr/bin/new", nil},
+		{"/rootlink/bin/true", true, "/usr/bin/true", nil},
+		{"/rootlink/../../../etc", false, "/etc", nil},
+		{"/usr/lib/x/up/etc/passwd", false, "/etc/passwd", nil},
+		{"/abs/bin", true, "/usr/bin", nil},
+		{"/loop1/x", false, "", ErrLoop},
+		{"/loop1", true, "", ErrLoop},
+		{"/loop1", false, "/loop1", nil},
+		{"/dangling/y", false, "", fs.ErrNotExist},
+		{"/usr/bin/true/x", false, "", ErrNotDir},
+		{"..", false, "/", nil},
+		{"/", false, "/", nil},
+	} {
+		got, err := tr.Resolve(tc.path, tc.followFinal)
+		if !errors.Is(err, tc.err) || got != tc.want {
+			t.Errorf("Resolve(%q, %v) = %q, %v; want %q, %v", tc.path, tc.followFinal, got, err, tc.want, tc.err)
+		}
+	}
+	n, err := tr.Lookup("/rootlink/bin/alias")
+	must(t, err)
+	if b, _ := tr.ReadFile("/rootlink/bin/alias"); n.Type != TypeRegular || string(b) != "#!" {
+		t.Errorf("Lookup through links: %v %q", n.Type, b)
+	}
+	if _, err := tr.Lookup("/dangling"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Lookup dangling: %v", err)
+	}
+	// Creating through a link to the root lands inside the tree.
+	must(t, tr.WriteFile("/usr/lib/x/up/etc/escape", Meta{Mode: 0o644}, []byte("x")))
+	if b, err := tr.ReadFile("/etc/escape"); err != nil || string(b) != "x" {
+		t.Errorf("write through ../../..: %q %v", b, err)
+	}
+}
+
+func TestCreateThroughLinks(t *testing.T) {
+	tr := newTree(t, Options{})
+	must(t, tr.MkdirAll("/etc", dirMeta))
+	must(t, tr.Symlink("/", "/r", Meta{}))
+	must(t, tr.Symlink("../../..", "/etc/up", Meta{}))
+	must(t, tr.WriteFile("/r/etc/a", Meta{Mode: 0o644}, []byte("a")))
+	must(t, tr.WriteFile("/etc/up/etc/b", Meta{Mode: 0o644}, []byte("b")))
+	for _, p := range []string{"/etc/a", "/etc/b"} {
+		if _, err := tr.Lstat(p); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	if err := tr.WriteFile("/", Meta{}, nil); !errors.Is(err, ErrRoot) {
+		t.Errorf("writing the root: %v", err)
+	}
+	if err := tr.WriteFile("/etc", Meta{}, nil); !errors.Is(err, ErrIsDir) {
+		t.Errorf("writing over a directory: %v", err)
+	}
+}
+
+func TestHardLinksAndReplace(t *testing.T) {
+	tr := newTree(t, Options{InlineMax: 4})
+	must(t, tr.MkdirAll("/a", dirMeta))
+	must(t, tr.WriteFile("/a/f", Meta{Mode: 0o644}, []byte("first content")))
+	must(t, tr.Link("/a/f", "/a/g"))
+	n, _ := tr.Lstat("/a/f")
+	if n.Links() != 2 {
+		t.Fatalf("links = %d", n.Links())
+	}
+	// Replacing one name (tar: unlink, create) leaves the other intact.
+	must(t, tr.WriteFile("/a/f", Meta{Mode: 0o600}, []byte("second")))
+	if n.Links() != 1 {
+		t.Errorf("links after replace = %d", n.Links())
+	}
+	b, _ := tr.ReadFile("/a/g")
+	c, _ := tr.ReadFile("/a/f")
+	if string(b) != "first content" || string(c) != "second" {
+		t.Errorf("g=%q f=%q", b, c)
+	}
+	if err := tr.Link("/a", "/b"); !errors.Is(err, ErrIsDir) {
+		t.Errorf("linking a directory: %v", err)
+	}
+	must(t, tr.Remove("/a/g"))
+	if n.Links() != 0 {
+		t.Errorf("links after remove = %d", n.Links())
+	}
+	if err := tr.Remove("/a"); !errors.Is(err, ErrNotEmpty) {
+		t.Errorf("removing non-empty dir: %v", err)
+	}
+	must(t, tr.RemoveAll("/a"))
+	if _, err := tr.Lstat("/a"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("after RemoveAll: %v", err)
+	}
+}
+
+func TestRename(t *testing.T) {
+	tr := newTree(t, Options{})
+	must(t, tr.MkdirAll("/lib/tls/x", dirMeta))
+	must(t, tr.WriteFile("/lib/tls/x/f", Meta{Mode: 0o644}, []byte("f")))
+	must(t, tr.Rename("/lib/tls", "/lib/tls.disabled"))
+	if b, err := tr.ReadFile("/lib/tls.disabled/x/f"); err != nil || string(b) != "f" {
+		t.Errorf("after rename: %q %v", b, err)
+	}
+	if err := tr.Rename("/lib", "/lib/tls.disabled/x/y"); err == nil {
+		t.Error("moving a directory below itself succeeded")
+	}
+	must(t, tr.WriteFile("/a", Meta{}, []byte("a")))
+	must(t, tr.WriteFile("/b", Meta{}, []byte("b")))
+	must(t, tr.Rename("/a", "/b"))
+	if b, _ := tr.ReadFile("/b"); string(b) != "a" {
+		t.Errorf("rename over file: %q", b)
+	}
+	if err := tr.Rename("/b", "/lib"); !errors.Is(err, ErrIsDir) {
+		t.Errorf("file over dir: %v", err)
+	}
+}
+
+func TestWalkOrder(t *testing.T) {
+	tr := newTree(t, Options{})
+	for _, p := range []string{"/z", "/a/c", "/a/b", "/B"} {
+		must(t, tr.MkdirAll(p, dirMeta))
+	}
+	must(t, tr.Mknod("/a/null", TypeChar, Meta{Mode: 0o666}, 1, 3))
+	var got []string
+	must(t, tr.Walk(func(p string, n *Node) error {
+		got = append(got, p)
+		if p == "/a/b" {
+			return fs.SkipDir
+		}
+		return nil
+	}))
+	want := "/ /B /a /a/b /a/c /a/null /z"
+	if strings.Join(got, " ") != want {
+		t.Errorf("walk = %q, want %q", strings.Join(got, " "), want)
+	}
+}
+
+func TestStore(t *testing.T) {
+	tr := newTree(t, Options{InlineMax: 8})
+	big := bytes.Repeat([]byte("0123456789"), 100000)
+	for _, b := range [][]byte{nil, []byte("small"), big} {
+		c, err := tr.StoreBytes(b)
+		must(t, err)
+		rc, err := c.Open()
+		must(t, err)
+		var buf bytes.Buffer
+		buf.ReadFrom(rc)
+		if !bytes.Equal(buf.Bytes(), b) || c.Size() != int64(len(b)) {
+			t.Errorf("content of %d bytes read back as %d", len(b), buf.Len())
+		}
+	}
+	if tr.SpoolSize() != int64(len(big)) {
+		t.Errorf("spool = %d bytes, want %d", tr.SpoolSize(), len(big))
+	}
+	if _, err := tr.Store(strings.NewReader("short"), 100); err == nil {
+		t.Error("short content stored")
+	}
+}
+
+// TestMaterializeRoundTrip writes a tree to disk as root, checks it with
+// find(1), and reads it back.
+func TestMaterializeRoundTrip(t *testing.T) {
+	testenv.Root(t)
+	find := testenv.Tool(t, "find")
+	tr := newTree(t, Options{InlineMax: 16})
+	must(t, tr.MkdirAll("/usr/bin", Meta{Mode: 0o755, Mtime: 1000}))
+	must(t, tr.Mkdir("/ro", Meta{Mode: 0o555, UID: 7, GID: 8, Mtime: 2000}))
+	must(t, tr.WriteFile("/ro/file", Meta{Mode: 0o4755, UID: 1, GID: 2, Mtime: 3000}, bytes.Repeat([]byte("x"), 5000)))
+	must(t, tr.Link("/ro/file", "/usr/bin/hard"))
+	must(t, tr.Symlink("usr/bin", "/bin", Meta{UID: 3, GID: 4, Mtime: 4000}))
+	must(t, tr.Mknod("/null", TypeChar, Meta{Mode: 0o666, Mtime: 5000}, 1, 3))
+	must(t, tr.Mknod("/fifo", TypeFifo, Meta{Mode: 0o600, Mtime: 6000}, 0, 0))
+	must(t, tr.Chtimes("/", 7000))
+	dir := filepath.Join(t.TempDir(), "root")
+	must(t, tr.Materialize(dir, MaterializeOptions{Owners: true, Devices: true}))
+
+	out, err := exec.Command(find, dir, "-printf", "%P %y %#m %U:%G %T@ %s %l %n\n").Output()
+	must(t, err)
+	got := string(out)
+	for _, want := range []string{
+		"ro d 0555 7:8 2000.0000000000 ",
+		"ro/file f 04755 1:2 3000.0000000000 5000  2",
+		"usr/bin/hard f 04755 1:2 3000.0000000000 5000  2",
+		"bin l 0777 3:4 4000.0000000000 7 usr/bin 1",
+		"null c 0666 0:0 5000.0000000000 ",
+		"fifo p 0600 0:0 6000.0000000000 ",
+		" d 0755 0:0 7000.0000000000 ",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("find output lacks %q:\n%s", want, got)
+		}
+	}
+
+	back, err := FromDir(dir, Options{})
+	must(t, err)
+	defer back.Close()
+	dump := func(tr *Tree) string {
+		var sb strings.Builder
+		tr.Walk(func(p string, n *Node) error {
+			fmt.Fprintf(&sb, "%s %s %o %d:%d %d %d %q %d,%d %d\n", p, n.Type, n.Mode, n.UID, n.GID, n.Mtime, n.Size(), n.Target, n.Major, n.Minor, n.Links())
+			return nil
+		})
+		return sb.String()
+	}
+	if a, b := dump(tr), dump(back); a != b {
+		t.Errorf("round trip differs:\nwrote:\n%s\nread:\n%s", a, b)
+	}
+	b1, _ := tr.ReadFile("/bin/hard")
+	b2, err := back.ReadFile("/bin/hard")
+	if err != nil || !bytes.Equal(b1, b2) {
+		t.Errorf("content differs after round trip: %v", err)
+	}
+	if err := tr.Materialize(dir, MaterializeOptions{}); err == nil {
+		t.Error("materializing into a non-empty directory succeeded")
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Log(err)
+	}
+}
