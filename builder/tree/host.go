@@ -248,4 +248,3 @@ func statMeta(n *Node, st *unix.Stat_t) {
 	n.UID, n.GID = int(st.Uid), int(st.Gid)
 	n.Mtime = st.Mtim.Sec
 }
-

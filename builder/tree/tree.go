@@ -60,14 +60,14 @@ type Meta struct {
 
 // Node is one inode of the tree. Its exported fields may be edited in place.
 type Node struct {
-	Type  Type
-	Mode  uint32 // permission bits and setuid/setgid/sticky (07777)
-	UID   int
-	GID   int
-	Mtime int64  // seconds since the Unix epoch
+	Type   Type
+	Mode   uint32 // permission bits and setuid/setgid/sticky (07777)
+	UID    int
+	GID    int
+	Mtime  int64  // seconds since the Unix epoch
 	Target string // symbolic link target, verbatim
-	Major uint32 // device numbers of TypeChar and TypeBlock
-	Minor uint32
+	Major  uint32 // device numbers of TypeChar and TypeBlock
+	Minor  uint32
 
 	content  Content
 	children map[string]*Node // TypeDir only
