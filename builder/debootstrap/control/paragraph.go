@@ -100,14 +100,12 @@ func ParseBytes(name string, data []byte) ([]Paragraph, error) {
 
 // ParseString parses s without copying it: values are substrings of s.
 func ParseString(name, s string) ([]Paragraph, error) {
-	// Estimate sizes to allocate the field arena once.
-	nPara := strings.Count(s, "\n\n") + 1
-	nField := strings.Count(s, ":\n")/4 + nPara*16
-	if nField > 1<<22 {
-		nField = 1 << 22
-	}
-	arena := make([]Field, 0, nField)
-	paras := make([]Paragraph, 0, nPara)
+	// Fields live in fixed-size chunks: a paragraph's fields are a
+	// sub-slice of one chunk, and a full chunk is never reallocated, so
+	// growth copies at most one paragraph's fields.
+	const chunk = 4096
+	arena := make([]Field, 0, chunk)
+	paras := make([]Paragraph, 0, strings.Count(s, "\n\n")+1)
 
 	start := 0 // index in arena of the current paragraph's first field
 	line := 0
@@ -193,6 +191,11 @@ func ParseString(name, s string) ([]Paragraph, error) {
 		v := colon + 1
 		for v < len(l) && (l[v] == ' ' || l[v] == '\t') {
 			v++
+		}
+		if len(arena) == cap(arena) {
+			n := make([]Field, len(arena)-start, chunk+len(arena)-start)
+			copy(n, arena[start:])
+			arena, start = n, 0
 		}
 		arena = append(arena, Field{Name: fname, Line: line})
 		cur = len(arena) - 1
