@@ -1,0 +1,30 @@
+// Package ext3 writes and edits ext2 and ext3 filesystem images in pure Go.
+//
+// The Writer (writer.go) is shaped like archive/tar.Writer: WriteHeader
+// creates an entry (directory, regular file, symlink, hard link, device,
+// fifo, socket), Write streams a regular file's bytes straight to the image,
+// Close lays down the metadata (directories, inode tables, bitmaps, group
+// descriptors, superblock and its backups, the resize inode, the journal and
+// lost+found). The output is deterministic: the same entries and Options give
+// the same bytes. Unused blocks are never written, so an image file stays
+// sparse; all-zero file blocks become holes, as mke2fs -d makes them.
+//
+// The reader and editor (reader*.go, edit*.go) open an existing image to
+// list, read and change files in place.
+//
+// On-disk structures live in format.go, named as in e2fsprogs' ext2_fs.h and
+// kernel-jbd.h.
+//
+// Supported: revision 1 filesystems with 1 KiB or 4 KiB blocks, 128- or
+// 256-byte inodes, block maps (direct, single, double and triple indirect
+// blocks), the features has_journal (an internal journal in inode 8, created
+// empty), ext_attr (flag only), resize_inode, dir_index (flag only: the
+// writer makes linear directories, which every kernel and e2fsck accept),
+// filetype, sparse_super and large_file.
+//
+// Not supported: extents, 64bit, flex_bg, huge_file, uninit_bg/gdt_csum,
+// metadata_csum, inline data, bigalloc, meta_bg, quota, encryption, external
+// journals, extended attribute content (ACLs, SELinux labels, capabilities),
+// journal replay (an image whose journal needs recovery is refused by the
+// editor), htree directories on write.
+package ext3
