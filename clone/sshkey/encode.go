@@ -68,30 +68,73 @@ func (k *Key) PublicBlob() []byte {
 	return w
 }
 
-// PublicBase64 returns the base64 public blob as authorized_keys carries it.
-func (k *Key) PublicBase64() string {
-	return base64.StdEncoding.EncodeToString(k.PublicBlob())
+// Public returns the public half of k.
+func (k *Key) Public() PublicKey {
+	return PublicKey{Algorithm: k.Algorithm(), Blob: k.PublicBlob(), Comment: k.Comment}
 }
 
+// PublicBase64 returns the base64 public blob as authorized_keys carries it.
+func (k *Key) PublicBase64() string { return k.Public().Base64() }
+
 // AuthorizedKey returns the .pub / authorized_keys line, newline included.
-func (k *Key) AuthorizedKey() []byte {
-	s := k.Algorithm() + " " + k.PublicBase64()
-	if k.Comment != "" {
-		s += " " + k.Comment
+func (k *Key) AuthorizedKey() []byte { return k.Public().AuthorizedKey() }
+
+// FingerprintSHA256 returns "SHA256:<base64>" as ssh-keygen -l prints it.
+func (k *Key) FingerprintSHA256() string { return k.Public().FingerprintSHA256() }
+
+// FingerprintMD5 returns "MD5:aa:bb:…" as ssh-keygen -l -E md5 prints it.
+func (k *Key) FingerprintMD5() string { return k.Public().FingerprintMD5() }
+
+// PublicKey is a public key as a .pub file or known_hosts carries it.
+type PublicKey struct {
+	Algorithm string // "ssh-rsa", "ssh-dss", "ecdsa-sha2-nistp256", "ssh-ed25519"
+	Blob      []byte // SSH wire format
+	Comment   string
+}
+
+// ParsePublicKey parses one "algorithm base64 [comment]" line (a .pub
+// file or an authorized_keys line without options).
+func ParsePublicKey(line []byte) (PublicKey, error) {
+	f := strings.Fields(string(line))
+	if len(f) < 2 {
+		return PublicKey{}, fmt.Errorf("sshkey: public key line %.40q: want \"algorithm base64 [comment]\"", line)
+	}
+	blob, err := base64.StdEncoding.DecodeString(f[1])
+	if err != nil {
+		return PublicKey{}, fmt.Errorf("sshkey: decoding %s public key: %w", f[0], err)
+	}
+	if len(blob) < 4 {
+		return PublicKey{}, fmt.Errorf("sshkey: %s public key blob of %d bytes is truncated", f[0], len(blob))
+	}
+	n := binary.BigEndian.Uint32(blob)
+	if uint64(n) > uint64(len(blob)-4) || string(blob[4:4+n]) != f[0] {
+		return PublicKey{}, fmt.Errorf("sshkey: public key blob does not start with its algorithm %q", f[0])
+	}
+	return PublicKey{Algorithm: f[0], Blob: blob, Comment: strings.Join(f[2:], " ")}, nil
+}
+
+// Base64 returns the base64 blob.
+func (p PublicKey) Base64() string { return base64.StdEncoding.EncodeToString(p.Blob) }
+
+// AuthorizedKey returns the .pub / authorized_keys line, newline included.
+func (p PublicKey) AuthorizedKey() []byte {
+	s := p.Algorithm + " " + p.Base64()
+	if p.Comment != "" {
+		s += " " + p.Comment
 	}
 	return []byte(s + "\n")
 }
 
 // FingerprintSHA256 returns "SHA256:<base64>" as ssh-keygen -l prints it.
-func (k *Key) FingerprintSHA256() string {
-	sum := sha256.Sum256(k.PublicBlob())
+func (p PublicKey) FingerprintSHA256() string {
+	sum := sha256.Sum256(p.Blob)
 	return "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
 }
 
 // FingerprintMD5 returns "MD5:aa:bb:…" as ssh-keygen -l -E md5 prints it;
 // OpenSSH before 6.8 printed the part after "MD5:".
-func (k *Key) FingerprintMD5() string {
-	sum := md5.Sum(k.PublicBlob())
+func (p PublicKey) FingerprintMD5() string {
+	sum := md5.Sum(p.Blob)
 	parts := make([]string, len(sum))
 	for i, b := range sum {
 		parts[i] = fmt.Sprintf("%02x", b)

@@ -108,6 +108,13 @@ func TestDeterminism(t *testing.T) {
 			t.Errorf("%s: different seeds, same key", c.typ)
 		}
 	}
+	for _, c := range cases {
+		k := key(t, "a", c.typ, c.bits)
+		p, err := ParsePublicKey(k.AuthorizedKey())
+		if err != nil || !bytes.Equal(p.Blob, k.PublicBlob()) || p.Comment != k.Comment || p.Algorithm != k.Algorithm() {
+			t.Errorf("%s: ParsePublicKey(AuthorizedKey()) = %+v, %v", c.typ, p, err)
+		}
+	}
 	if DeriveSeed(Seed{}, "ab", "c") == DeriveSeed(Seed{}, "a", "bc") {
 		t.Error("DeriveSeed labels are not length-prefixed")
 	}
@@ -128,6 +135,18 @@ func TestBadInput(t *testing.T) {
 		_, err := Generate(Seed{}, c.typ, c.bits, "")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Generate(%s, %d) error %v, want %q", c.typ, c.bits, err, c.want)
+		}
+	}
+	for _, c := range []struct{ line, want string }{
+		{"ssh-rsa", "want \"algorithm base64 [comment]\""},
+		{"ssh-rsa !!!", "decoding ssh-rsa public key"},
+		{"ssh-rsa AAA=", "truncated"},
+		{"ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIA==", "does not start with its algorithm"},
+		{"ssh-rsa AAAA/w==", "does not start with its algorithm"},
+	} {
+		_, err := ParsePublicKey([]byte(c.line))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ParsePublicKey(%q) error %v, want %q", c.line, err, c.want)
 		}
 	}
 	if _, err := EraFor("hamm"); err == nil || !strings.Contains(err.Error(), `"hamm"`) {
@@ -309,4 +328,19 @@ func BenchmarkDSA(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func FuzzParsePublicKey(f *testing.F) {
+	f.Add([]byte("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA== c"))
+	f.Add([]byte("ssh-rsa AAAA/w=="))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		p, err := ParsePublicKey(line)
+		if err != nil {
+			return
+		}
+		q, err := ParsePublicKey(p.AuthorizedKey())
+		if err != nil || !bytes.Equal(p.Blob, q.Blob) || p.Algorithm != q.Algorithm {
+			t.Fatalf("round trip of %q: %+v, %v", line, q, err)
+		}
+	})
 }
