@@ -169,23 +169,26 @@ func expected(c Config, ts Toolstack) map[string]any {
 	return m
 }
 
-// pythonEval executes a file as Python (as xm does) and returns its
-// global variables.
-func pythonEval(t *testing.T, py, path string) map[string]any {
+// pythonEval executes files as Python (as xm does), in one python3 run,
+// and returns the global variables each defines.
+func pythonEval(t *testing.T, py string, paths []string) []map[string]any {
 	t.Helper()
 	const prog = `import ast, json, sys
-src = open(sys.argv[1]).read()
-ast.parse(src)
-g = {}
-exec(compile(src, sys.argv[1], "exec"), g)
-print(json.dumps({k: v for k, v in g.items() if k != "__builtins__"}))`
-	out, err := exec.Command(py, "-c", prog, path).CombinedOutput()
+res = []
+for p in sys.argv[1:]:
+    src = open(p).read()
+    ast.parse(src)
+    g = {}
+    exec(compile(src, p, "exec"), g)
+    res.append({k: v for k, v in g.items() if k != "__builtins__"})
+print(json.dumps(res))`
+	out, err := exec.Command(py, append([]string{"-c", prog}, paths...)...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("python3 on %s: %v\n%s", path, err, out)
+		t.Fatalf("python3: %v\n%s", err, out)
 	}
-	var m map[string]any
-	if err := json.Unmarshal(out, &m); err != nil {
-		t.Fatalf("python3 output: %v\n%s", err, out)
+	var m []map[string]any
+	if err := json.Unmarshal(out, &m); err != nil || len(m) != len(paths) {
+		t.Fatalf("python3 output (%v):\n%s", err, out)
 	}
 	return m
 }
@@ -193,30 +196,33 @@ print(json.dumps({k: v for k, v in g.items() if k != "__builtins__"}))`
 var evalCases = []Config{sargeArticle, bookworm, hostile}
 
 // TestXMIsPython runs every XM file through python3 and compares the
-// variables it defines with the Config.
+// variables it defines with the Config. The XL files use the subset of
+// xl.cfg syntax that is also Python, so python3 judges them too.
 func TestXMIsPython(t *testing.T) {
 	py := testenv.Tool(t, "python3")
+	dir := t.TempDir()
+	var paths, names []string
+	var files [][]byte
+	var wants []map[string]any
 	for i, c := range evalCases {
 		for _, ts := range []Toolstack{XM, XL} {
-			t.Run(fmt.Sprintf("%d-%s", i, ts), func(t *testing.T) {
-				if ts == XM && c.Disks != nil && strings.ContainsRune(c.Disks[0].Target, ',') {
-					t.Skip("xm has no comma paths")
-				}
-				out, err := Render(c, ts)
-				if err != nil {
-					t.Fatal(err)
-				}
-				p := filepath.Join(t.TempDir(), "domain.cfg")
-				if err := os.WriteFile(p, out, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				// The XL files use the subset of xl.cfg syntax that is also
-				// Python, so python3 judges both.
-				got := pythonEval(t, py, p)
-				if want := expected(c, ts); !reflect.DeepEqual(got, want) {
-					t.Errorf("python3 read\n%v\nwant\n%v\nfile:\n%s", got, want, out)
-				}
-			})
+			out, err := Render(c, ts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(dir, fmt.Sprintf("%d.%s.cfg", i, ts))
+			if err := os.WriteFile(p, out, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			paths = append(paths, p)
+			names = append(names, filepath.Base(p))
+			files = append(files, out)
+			wants = append(wants, expected(c, ts))
+		}
+	}
+	for i, got := range pythonEval(t, py, paths) {
+		if !reflect.DeepEqual(got, wants[i]) {
+			t.Errorf("%s: python3 read\n%v\nwant\n%v\nfile:\n%s", names[i], got, wants[i], files[i])
 		}
 	}
 }
