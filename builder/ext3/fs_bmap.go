@@ -9,7 +9,6 @@ import (
 // Block maps: twelve direct pointers, then single, double and triple
 // indirect blocks (i_block[12], [13], [14]).
 
-
 // ptrsPerBlock returns the number of block pointers in one indirect block.
 func (f *FS) ptrsPerBlock() uint64 { return uint64(f.bs / 4) }
 

@@ -115,8 +115,8 @@ func (f *FS) fileInfo(name string, ino uint32, n *xinode) (*FileInfo, error) {
 	return fi, nil
 }
 
-// cleanName maps an io/fs or absolute path to the form used in errors.
-func cleanName(name string) string {
+// displayName maps an io/fs or absolute path to the form used in errors.
+func displayName(name string) string {
 	n := strings.TrimLeft(name, "/")
 	if n == "" {
 		return "."
@@ -136,7 +136,7 @@ func (f *FS) stat(op, name string, follow bool) (*FileInfo, error) {
 	if loc.ino == 0 {
 		return nil, pathErr(op, name, ErrNotExist)
 	}
-	fi, err := f.fileInfo(path.Base("/"+cleanName(name)), loc.ino, loc.n)
+	fi, err := f.fileInfo(path.Base("/"+displayName(name)), loc.ino, loc.n)
 	if err != nil {
 		return nil, pathErr(op, name, err)
 	}
@@ -319,7 +319,7 @@ func (f *FS) Open(name string) (fs.File, error) {
 	if loc.ino == 0 {
 		return nil, pathErr("open", name, ErrNotExist)
 	}
-	fi, err := f.fileInfo(path.Base("/"+cleanName(name)), loc.ino, loc.n)
+	fi, err := f.fileInfo(path.Base("/"+displayName(name)), loc.ino, loc.n)
 	if err != nil {
 		return nil, pathErr("open", name, err)
 	}
