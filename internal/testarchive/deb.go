@@ -185,7 +185,44 @@ func dataEntries(p Package, style Style) ([]File, error) {
 		out = append(out, File{Path: "/", Type: tar.TypeDir, Mode: 0o755, ModTime: def})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return pathLess(out[i].Path, out[j].Path) })
-	return out, nil
+	return linksAfterTargets(out), nil
+}
+
+// linksAfterTargets moves each hard link right after its target when tree
+// order would put it first: tar extraction needs the target to exist.
+func linksAfterTargets(in []File) []File {
+	present := map[string]bool{}
+	for _, f := range in {
+		present[f.Path] = true
+	}
+	out := make([]File, 0, len(in))
+	done := map[string]bool{}
+	waiting := map[string][]File{}
+	var emit func(f File)
+	emit = func(f File) {
+		out = append(out, f)
+		done[f.Path] = true
+		ws := waiting[f.Path]
+		delete(waiting, f.Path)
+		for _, w := range ws {
+			emit(w)
+		}
+	}
+	for _, f := range in {
+		if f.Type == tar.TypeLink && present[f.Linkname] && !done[f.Linkname] {
+			waiting[f.Linkname] = append(waiting[f.Linkname], f)
+			continue
+		}
+		emit(f)
+	}
+	// Links whose target never came (cycles): keep them, in order.
+	for _, f := range in {
+		if !done[f.Path] {
+			out = append(out, f)
+			done[f.Path] = true
+		}
+	}
+	return out
 }
 
 func tarName(f File, raw bool) string {
