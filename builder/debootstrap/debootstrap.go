@@ -1,0 +1,132 @@
+package debootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/xenimg/xenimg/builder/debootstrap/archive"
+	"github.com/xenimg/xenimg/builder/debootstrap/control"
+	"github.com/xenimg/xenimg/builder/debootstrap/fetch"
+	"github.com/xenimg/xenimg/builder/debootstrap/resolve"
+)
+
+// Options say which Debian to bootstrap.
+type Options struct {
+	Mirror     string // http(s):// or file:// archive root
+	Codename   string
+	Arch       string
+	Components []string
+	Variant    string
+	Include    []string
+	Exclude    []string
+	// Keyring verifies the archive; nil means the default for Codename.
+	Keyring      openpgp.EntityList
+	AllowExpired bool
+	// Now is the time signatures are checked against (the caller's clock).
+	Now time.Time
+	// Log receives progress; nil discards it.
+	Log *slog.Logger
+}
+
+// Plan is a verified archive and the package set resolved from it.
+type Plan struct {
+	Suite   Suite
+	Archive *archive.Archive
+	Set     *resolve.Set
+	opts    Options
+}
+
+// Resolve opens and verifies the archive, loads its indexes and resolves
+// the package set.
+func Resolve(ctx context.Context, f *fetch.Fetcher, o Options) (*Plan, error) {
+	suite, ok := LookupSuite(o.Codename)
+	if !ok {
+		return nil, fmt.Errorf("debootstrap: unknown codename %q", o.Codename)
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a, err := archive.Open(ctx, f, archive.Options{
+		Mirror: o.Mirror, Codename: o.Codename, Components: o.Components, Arch: o.Arch,
+		Keyring: o.Keyring, AllowExpired: o.AllowExpired, Now: o.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range a.Warnings {
+		log.Warn(w)
+	}
+	log.Info("archive verified", "mirror", o.Mirror, "suite", o.Codename, "date", a.Date().Format(time.RFC1123Z))
+	var pkgs []control.Package
+	for _, comp := range o.Components {
+		data, err := a.Packages(ctx, comp, o.Arch)
+		if err != nil {
+			return nil, fmt.Errorf("loading %s/binary-%s/Packages: %w", comp, o.Arch, err)
+		}
+		name := fmt.Sprintf("%s/dists/%s/%s/binary-%s/Packages", strings.TrimSuffix(o.Mirror, "/"), o.Codename, comp, o.Arch)
+		ps, err := control.ParsePackagesBytes(name, data)
+		if err != nil {
+			return nil, err
+		}
+		pkgs = append(pkgs, ps...)
+	}
+	u := resolve.NewUniverse(o.Arch, pkgs)
+	set, err := resolve.Resolve(u, resolve.Options{
+		Codename: o.Codename, Variant: resolve.Variant(o.Variant),
+		Include: o.Include, Exclude: o.Exclude,
+		MirrorHTTPS: strings.HasPrefix(o.Mirror, "https://"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("resolving %s %s %s: %w", o.Codename, o.Arch, o.Variant, err)
+	}
+	for _, c := range set.Conflicts {
+		log.Warn("conflict inside the package set", "conflict", c.String())
+	}
+	log.Info("resolved", "packages", len(set.Packages))
+	return &Plan{Suite: suite, Archive: a, Set: set, opts: o}, nil
+}
+
+// Requests lists the .debs of the plan as fetch requests, in set order.
+func (p *Plan) Requests() ([]fetch.Request, error) {
+	reqs := make([]fetch.Request, len(p.Set.Packages))
+	for i, s := range p.Set.Packages {
+		if s.Filename == "" || strings.Contains(s.Filename, "..") {
+			return nil, fmt.Errorf("package %s %s: bad Filename %q in the index", s.Name, s.Version, s.Filename)
+		}
+		pkg := s.Package
+		sum := fetch.Sum{Size: s.Size}
+		if pkg != nil {
+			sum.MD5, sum.SHA1, sum.SHA256 = pkg.MD5sum, pkg.SHA1, pkg.SHA256
+		}
+		if sum.MD5 == "" && sum.SHA1 == "" && sum.SHA256 == "" {
+			return nil, fmt.Errorf("package %s %s: the index gives no checksum", s.Name, s.Version)
+		}
+		reqs[i] = fetch.Request{URL: p.Archive.URL(s.Filename), Sum: sum}
+	}
+	return reqs, nil
+}
+
+// Fetch downloads (or finds in the cache) every .deb of the plan and
+// returns their local paths, in set order.
+func (p *Plan) Fetch(ctx context.Context, f *fetch.Fetcher) ([]string, error) {
+	reqs, err := p.Requests()
+	if err != nil {
+		return nil, err
+	}
+	paths, err := f.Files(ctx, reqs)
+	if err != nil {
+		var miss *fetch.MissingError
+		if errors.As(err, &miss) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("fetching packages: %w", err)
+	}
+	return paths, nil
+}

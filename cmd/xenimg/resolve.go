@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/xenimg/xenimg/builder"
+	"github.com/xenimg/xenimg/builder/debootstrap"
+)
+
+func init() {
+	register(&command{
+		name:    "resolve",
+		args:    "RECIPE",
+		summary: "Print the recipe's resolved package set, one `name version arch` a line, sorted.",
+		examples: []string{
+			"xenimg resolve recipes/bookworm-pvm.toml",
+			"xenimg resolve --offline recipes/minbase.toml | wc -l",
+		},
+		nargs: [2]int{1, 1},
+		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+			var cache cacheFlags
+			cache.register(fs)
+			return func(ctx context.Context, e *env, args []string) error {
+				r, err := builder.LoadRecipe(args[0])
+				if err != nil {
+					return err
+				}
+				f, err := cache.fetcher()
+				if err != nil {
+					return err
+				}
+				o, err := firstStage(r, time.Now())
+				if err != nil {
+					return err
+				}
+				o.Log = e.log
+				plan, err := debootstrap.Resolve(ctx, f, o)
+				if err != nil {
+					return err
+				}
+				for _, p := range plan.Set.Packages {
+					fmt.Fprintf(e.stdout, "%s %s %s\n", p.Name, p.Version, p.Arch)
+				}
+				return nil
+			}
+		},
+	})
+}
