@@ -95,7 +95,9 @@ func Header(size int64, o Options) ([]byte, error) {
 
 // Write makes dst a swap area of exactly size bytes: it truncates dst to
 // size and writes the header page. Everything after the header is left as
-// it was (zero for a new or truncated file).
+// it was (zero for a new or truncated file). For a region of a larger
+// device (an LV written through its PV), write Header's page at the
+// region's start instead.
 func Write(dst File, size int64, o Options) error {
 	h, err := Header(size, o)
 	if err != nil {
