@@ -37,7 +37,6 @@ type entry struct {
 	SHA256       string
 }
 
-
 func entryOf(h *tar.Header, r io.Reader) (entry, error) {
 	s := sha256.New()
 	if _, err := io.Copy(s, r); err != nil {
