@@ -158,7 +158,7 @@ func TestAgainstDebootstrap(t *testing.T) {
 			t.Errorf("%s %s %s: %d names from debootstrap, %d from us; missing %v, extra %v",
 				s.codename, s.arch, c.variant, len(want), len(set.Names()), missing, extra)
 		} else {
-				t.Logf("%s %s %s: %d packages, same as debootstrap", s.codename, s.arch, c.variant, len(want))
+			t.Logf("%s %s %s: %d packages, same as debootstrap", s.codename, s.arch, c.variant, len(want))
 		}
 		if len(set.Conflicts) > 0 {
 			t.Errorf("%s %s %s: conflicts %v", s.codename, s.arch, c.variant, set.Conflicts)
