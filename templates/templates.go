@@ -17,7 +17,7 @@
 //     reads. Old suites also get network and broadcast lines (derived from
 //     the address and netmask when not given); from stretch on they are
 //     written only when given, and the file sources interfaces.d.
-//   - hosts: the IPv6 block only from stretch on.
+//   - hosts: the IPv6 block only from jessie on.
 //   - sources.list: the security line is "CODENAME/updates" up to buster
 //     and "CODENAME-security" under /debian-security from bullseye on.
 //
