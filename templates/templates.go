@@ -15,7 +15,7 @@
 //     device names (/dev/sda1, /dev/xvda1) are used, as the 2005 setup did.
 //   - network/interfaces: always the netmask form, which every ifupdown
 //     reads. Old suites also get network and broadcast lines (derived from
-//     the address and netmask when not given); from stretch on they are
+//     the address and netmask when not given); from jessie on they are
 //     written only when given, and the file sources interfaces.d.
 //   - hosts: the IPv6 block only from jessie on.
 //   - sources.list: the security line is "CODENAME/updates" up to buster
