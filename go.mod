@@ -13,4 +13,5 @@ require (
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	pault.ag/go/debian v0.21.0 // indirect
+	pault.ag/go/topsort v0.1.1 // indirect
 )
