@@ -130,11 +130,11 @@ func Generate(seed Seed, t Type, bits int, comment string) (*Key, error) {
 	return k, nil
 }
 
-// smallPrimes are the odd primes below 2000, used to sieve candidates
+// smallPrimes are the odd primes below 2^16, used to sieve candidates
 // before the expensive tests.
 var smallPrimes = func() []uint64 {
 	var ps []uint64
-	for n := uint64(3); n < 2000; n += 2 {
+	for n := uint64(3); n < 1<<16; n += 2 {
 		prime := true
 		for _, p := range ps {
 			if p*p > n {
@@ -321,9 +321,11 @@ func generateDSA(r io.Reader) (*dsaKey, error) {
 	return &dsaKey{P: p, Q: q, G: g, Y: y, X: x}, nil
 }
 
+// isSmallComposite reports whether n has an odd prime factor below 2000
+// (cheaper than a Miller-Rabin round; it never rejects a large prime).
 func isSmallComposite(n *big.Int) bool {
 	m := new(big.Int)
-	for _, sp := range smallPrimes {
+	for _, sp := range smallPrimes[:302] {
 		if m.Mod(n, new(big.Int).SetUint64(sp)).Sign() == 0 {
 			return true
 		}

@@ -2,6 +2,9 @@ package sshkey
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -343,4 +346,54 @@ func FuzzParsePublicKey(f *testing.F) {
 			t.Fatalf("round trip of %q: %+v, %v", line, q, err)
 		}
 	})
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/hostkeys.golden")
+
+// TestHostKeysGolden pins the bytes a fixed seed gives, so a change in the
+// derivation (or in math/big's primality test or ChaCha8) that would give
+// re-run clones new keys is caught. testdata/hostkeys.golden is written by
+// "go test ./clone/sshkey -run TestHostKeysGolden -update".
+func TestHostKeysGolden(t *testing.T) {
+	var b strings.Builder
+	for _, era := range []Era{Legacy, PEMWithECDSA, Modern} {
+		set, err := HostKeys(DeriveSeed(Seed{}, "golden"), era, Options{Comment: "root@slave1", RSABits: 1024})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range set.Files {
+			fmt.Fprintf(&b, "%s %s %04o %x\n", era, f.Path, f.Mode, sha256.Sum256(f.Data))
+		}
+		for _, k := range set.Keys {
+			fmt.Fprintf(&b, "%s %s %s\n", era, k.Algorithm(), k.FingerprintSHA256())
+		}
+	}
+	path := filepath.Join("testdata", "hostkeys.golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != string(want) {
+		t.Errorf("host keys of the golden seed changed:\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func BenchmarkHostKeys(b *testing.B) {
+	for _, era := range []Era{Legacy, PEMWithECDSA, Modern} {
+		b.Run(era.String(), func(b *testing.B) {
+			for i := range b.N {
+				if _, err := HostKeys(DeriveSeed(Seed{}, "bench", strconv.Itoa(i)), era, Options{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
