@@ -184,7 +184,7 @@ func writeDatabase(t *tree.Tree, results []*result, opts Options) error {
 		status.Write(statusParagraph(r))
 		status.WriteByte('\n')
 		base := "/var/lib/dpkg/info/" + infoName(r.pkg) + "."
-		if err := write(base+"list", fm, listFile(r)); err != nil {
+		if err := write(base+"list", fm, r.list); err != nil {
 			return err
 		}
 		for _, f := range r.control.Files {

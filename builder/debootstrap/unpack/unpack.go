@@ -156,6 +156,7 @@ type result struct {
 	entries  []staged
 	conffile map[string]string // canonical path -> md5 hex
 	size     int64             // .deb size
+	list     []byte            // PKG.list
 }
 
 // Unpack extracts debs, in order, into t and writes the dpkg database.
@@ -319,6 +320,7 @@ func decode(ctx context.Context, t *tree.Tree, path string) (*result, error) {
 		r.entries = append(r.entries, s)
 	}
 	r.pkg.Entries = len(r.entries)
+	r.list = listFile(r)
 	return r, nil
 }
 
