@@ -22,6 +22,8 @@ pkgs=(
 	openssh-client     # ssh-keygen judges generated keys
 	openssl            # passwd -1/-6 judge password hashes
 	python3            # parses the xm domain config (it is Python)
+	whois              # mkpasswd judges password hashes
+	file               # identifies swap areas
 	qemu-system-x86    # boots what we build
 	linux-image-amd64  # the kernel and initrd qemu boots
 	zstd xz-utils bzip2 pigz
