@@ -4,45 +4,37 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os/exec"
 	"sort"
 	"strings"
 	"testing"
 
-	"github.com/ulikunitz/xz"
+	"time"
+
+	"github.com/xenimg/xenimg/builder/debootstrap/archive"
 	"github.com/xenimg/xenimg/builder/debootstrap/control"
+	"github.com/xenimg/xenimg/builder/debootstrap/fetch"
 	"github.com/xenimg/xenimg/internal/testenv"
 	"golang.org/x/sync/errgroup"
 )
 
-// fetchIndex downloads and parses dists/CODENAME/main/binary-ARCH/Packages.xz.
-// The index is not signature-checked here: debootstrap, run beside it,
-// verifies the same archive state, and a mismatch would show as a diff.
-func fetchIndex(ctx context.Context, mirror, codename, arch string) ([]control.Package, error) {
-	url := fmt.Sprintf("%s/dists/%s/main/binary-%s/Packages.xz", mirror, codename, arch)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// fetchIndex opens the suite with package archive (Release signature and
+// index checksums verified) and parses its main Packages index.
+func fetchIndex(ctx context.Context, cacheDir, mirror, codename, arch string) ([]control.Package, error) {
+	f, err := fetch.New(fetch.Options{CacheDir: cacheDir})
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	a, err := archive.Open(ctx, f, archive.Options{Mirror: mirror, Codename: codename,
+		Components: []string{"main"}, Arch: arch, Now: time.Now()})
 	if err != nil {
-		return nil, fmt.Errorf("fetching %s: %w", url, err)
+		return nil, fmt.Errorf("opening %s %s: %w", mirror, codename, err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetching %s: %s", url, resp.Status)
-	}
-	zr, err := xz.NewReader(resp.Body)
+	data, err := a.Packages(ctx, "main", arch)
 	if err != nil {
-		return nil, fmt.Errorf("decompressing %s: %w", url, err)
+		return nil, fmt.Errorf("loading %s main %s: %w", codename, arch, err)
 	}
-	data, err := io.ReadAll(zr)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", url, err)
-	}
-	return control.ParsePackagesBytes(url, data)
+	return control.ParsePackagesBytes(codename+"/main/binary-"+arch+"/Packages", data)
 }
 
 func run(ctx context.Context, name string, args ...string) (string, string, error) {
@@ -115,9 +107,10 @@ func TestAgainstDebootstrap(t *testing.T) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(6)
 	for i, s := range suites {
+		cache := t.TempDir()
 		g.Go(func() error {
 			var err error
-			indexes[i], err = fetchIndex(gctx, mirror, s.codename, s.arch)
+			indexes[i], err = fetchIndex(gctx, cache, mirror, s.codename, s.arch)
 			return err
 		})
 	}

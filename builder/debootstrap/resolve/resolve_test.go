@@ -345,7 +345,7 @@ func TestMinbaseNeedsApt(t *testing.T) {
 	}
 }
 
-const archive = `Package: base-files
+const smallArchive = `Package: base-files
 Version: 1
 Architecture: amd64
 Priority: required
@@ -415,7 +415,7 @@ Priority: optional
 `
 
 func TestVariants(t *testing.T) {
-	u := universe(t, "amd64", archive)
+	u := universe(t, "amd64", smallArchive)
 	for _, tc := range []struct {
 		opt       Options
 		req, base string
@@ -450,7 +450,7 @@ func TestVariants(t *testing.T) {
 }
 
 func TestConflicts(t *testing.T) {
-	u := universe(t, "amd64", archive)
+	u := universe(t, "amd64", smallArchive)
 	set, err := Resolve(u, Options{Codename: "bookworm", Variant: Standard, Include: []string{"ghost-provider"}})
 	if err != nil {
 		t.Fatal(err)
@@ -469,7 +469,7 @@ func TestConflicts(t *testing.T) {
 }
 
 func TestUnknownVariant(t *testing.T) {
-	u := universe(t, "amd64", archive)
+	u := universe(t, "amd64", smallArchive)
 	for _, o := range []Options{{Codename: "bookworm", Variant: "fakechroot"}, {Codename: "sarge", Variant: Minbase}} {
 		if _, err := Resolve(u, o); !errors.Is(err, ErrUnknownVariant) {
 			t.Errorf("%+v: err = %v", o, err)
@@ -542,14 +542,14 @@ func TestSargeLists(t *testing.T) {
 }
 
 func TestDeterministic(t *testing.T) {
-	u := universe(t, "amd64", archive)
+	u := universe(t, "amd64", smallArchive)
 	opt := Options{Codename: "bookworm", Variant: Standard, Include: []string{"ghost-provider"}}
 	a, err := Resolve(u, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 20; i++ {
-		b, err := Resolve(universe(t, "amd64", archive), opt)
+		b, err := Resolve(universe(t, "amd64", smallArchive), opt)
 		if err != nil {
 			t.Fatal(err)
 		}
