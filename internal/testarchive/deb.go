@@ -412,7 +412,7 @@ func compress(b []byte, method string) ([]byte, string, error) {
 	case "none":
 		return b, "", nil
 	case "gz":
-		w, err := gzip.NewWriterLevel(&out, gzip.BestCompression)
+		w, err := gzip.NewWriterLevel(&out, gzip.DefaultCompression)
 		if err != nil {
 			return nil, "", err
 		}
@@ -424,7 +424,9 @@ func compress(b []byte, method string) ([]byte, string, error) {
 		}
 		return out.Bytes(), ".gz", nil
 	case "xz":
-		w, err := xz.NewWriter(&out)
+		// A 1 MiB dictionary: test payloads are small, and xz allocates
+		// its match finder by dictionary size.
+		w, err := xz.WriterConfig{DictCap: 1 << 20}.NewWriter(&out)
 		if err != nil {
 			return nil, "", err
 		}
