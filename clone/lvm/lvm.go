@@ -13,7 +13,18 @@
 // Not supported: striped, mirrored, RAID, thin and cache LVs, snapshots.
 // Writing through the PV while the LV is active elsewhere (a running
 // guest) corrupts it, as dd would: callers provision volumes that are
-// not in use. Remove on a host with device-mapper removes only the metadata
+// not in use.
+//
+// Found on a kernel without device-mapper (lvm2 2.03.16): pvcreate,
+// vgcreate, vgs, pvs and lvs work (lvs warns and shows attr "XX");
+// "lvcreate -an -Zn" still fails ("striped: Required device-mapper
+// target(s) not detected in your kernel") unless --driverloaded n is
+// given, which every command here passes. lvextend and lvremove work the
+// same way. lvm2 warns about inherited descriptors unless
+// LVM_SUPPRESS_FD_WARNINGS is set; no devices-file or filter change was
+// needed, but Client.Config can confine scanning to given devices.
+//
+// Remove on a host with device-mapper removes only the metadata
 // of an LV (it does not deactivate it): remove inactive LVs only.
 package lvm
 

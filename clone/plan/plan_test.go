@@ -415,3 +415,37 @@ func ExamplePlan_Hosts() {
 	// node1 slots=1
 	// node2 slots=1
 }
+
+// FuzzNew: no input panics, and an accepted plan keeps its promises.
+func FuzzNew(f *testing.F) {
+	f.Add("slave{n}", "10.0.0.0/24", "10.0.0.11", "10.0.0.1", "10.0.0.1", 3, "lvm:xen", "R{n}", "S{n}")
+	f.Add("n-{n}-x", "192.168.0.0/30", "192.168.0.2", "", "192.168.0.1", 1, "dir", "", "")
+	f.Fuzz(func(t *testing.T, host, subnet, first, gw, master string, n int, target, root, swap string) {
+		if n > 300 {
+			n = 300
+		}
+		in := Input{Cluster: "c", N: n, Hostname: host, Subnet: subnet, FirstIP: first, Gateway: gw,
+			Master: Master{Hostname: "m", IP: master}, RootVolume: root, SwapVolume: swap, Target: target}
+		p, err := New(in)
+		if err != nil {
+			var pe *Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %T %v is not a *plan.Error", err, err)
+			}
+			return
+		}
+		ips, macs := map[string]bool{}, map[string]bool{}
+		for _, s := range p.Slaves {
+			if !p.Subnet.Contains(s.IP) || s.IP == p.Subnet.Addr() || s.IP == p.Broadcast || s.IP == p.MasterIP || s.IP == p.Gateway {
+				t.Fatalf("slave %d IP %s not usable in %s", s.Index, s.IP, p.Subnet)
+			}
+			if ips[s.IP.String()] || macs[s.MAC.String()] {
+				t.Fatalf("slave %d repeats an IP or MAC", s.Index)
+			}
+			ips[s.IP.String()], macs[s.MAC.String()] = true, true
+			if err := checkLabel(s.Hostname); err != nil {
+				t.Fatalf("slave %d host name %q: %v", s.Index, s.Hostname, err)
+			}
+		}
+	})
+}
