@@ -1,0 +1,408 @@
+package builder
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/xenimg/xenimg/builder/crypt"
+	"github.com/xenimg/xenimg/builder/debootstrap"
+	"github.com/xenimg/xenimg/builder/debootstrap/fetch"
+	"github.com/xenimg/xenimg/builder/debootstrap/unpack"
+	"github.com/xenimg/xenimg/builder/ext3"
+	"github.com/xenimg/xenimg/builder/swap"
+	"github.com/xenimg/xenimg/builder/tree"
+	"github.com/xenimg/xenimg/builder/xencfg"
+	"github.com/xenimg/xenimg/templates"
+)
+
+// Options configure Build. The caller owns the clock and the environment.
+type Options struct {
+	// OutDir receives root.img, swap.img, NAME.cfg and manifest.json.
+	OutDir string
+	// Fetcher downloads into (or reads from) the cache.
+	Fetcher *fetch.Fetcher
+	// First are the first-stage options (mirror, keyring, clock for
+	// signature checks) derived from the recipe.
+	First debootstrap.Options
+	// Epoch is the only clock of the output; zero means the Release date.
+	Epoch time.Time
+	// WorkDir holds scratch files (the tree spool, a chroot); "" means
+	// a directory under os.TempDir().
+	WorkDir string
+	// Configure overrides the recipe's image.configure when not "".
+	Configure string
+	// SecondStage runs the second stage on the unpacked tree (chroot,
+	// firstboot, none, auto) and returns the configured tree and the mode
+	// used. Nil means "none".
+	SecondStage SecondStage
+	Log         *slog.Logger
+}
+
+// SecondStage configures an unpacked tree.
+type SecondStage func(ctx context.Context, t *tree.Tree, s SecondStageInput) (*tree.Tree, string, error)
+
+// SecondStageInput is what the second stage needs to know.
+type SecondStageInput struct {
+	Mode     string // auto | chroot | firstboot | none
+	Arch     string
+	Codename string
+	Epoch    int64
+	Required []string // debootstrap's required list, for install order
+	WorkDir  string
+}
+
+// Result describes a finished build.
+type Result struct {
+	Dir       string
+	Manifest  *Manifest
+	Configure string // the second-stage mode used
+}
+
+// seed derives the build's deterministic randomness (UUIDs, salts, MAC)
+// from the recipe and the archive state.
+func buildSeed(r *Recipe, date time.Time, label string) []byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "xenimg\x00%s\x00%s\x00%d\x00%s", r.Name, r.Digest, date.Unix(), label)
+	return h.Sum(nil)
+}
+
+func uuidFrom(seed []byte) [16]byte {
+	var u [16]byte
+	copy(u[:], seed)
+	u[6] = u[6]&0x0f | 0x40 // version 4 layout, deterministic content
+	u[8] = u[8]&0x3f | 0x80
+	return u
+}
+
+func uuidString(u [16]byte) string {
+	h := hex.EncodeToString(u[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// Build runs the whole pipeline for r. On any error, including a cancelled
+// context, nothing is left in OutDir that was not there before.
+func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	o.First.Log = log
+	mode := r.Image.Configure
+	if o.Configure != "" {
+		mode = o.Configure
+	}
+
+	// Staging: everything is written under OutDir/.build-*, then renamed.
+	outExisted := true
+	if _, err := os.Stat(o.OutDir); errors.Is(err, os.ErrNotExist) {
+		outExisted = false
+	}
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return nil, err
+	}
+	stage, err := os.MkdirTemp(o.OutDir, ".build-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		os.RemoveAll(stage)
+		if err != nil && !outExisted {
+			os.Remove(o.OutDir) // only if empty
+		}
+	}()
+	work := o.WorkDir
+	if work == "" {
+		if work, err = os.MkdirTemp("", "xenimg-work-"); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(work)
+	}
+
+	start := time.Now()
+	plan, err := debootstrap.Resolve(ctx, o.Fetcher, o.First)
+	if err != nil {
+		return nil, err
+	}
+	date := plan.Archive.Date()
+	epoch := o.Epoch
+	if epoch.IsZero() {
+		epoch = date
+	}
+	log.Info("fetching packages", "count", len(plan.Set.Packages))
+	paths, err := plan.Fetch(ctx, o.Fetcher)
+	if err != nil {
+		return nil, err
+	}
+	t, err := tree.New(tree.Options{SpoolDir: work})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { t.Close() }()
+	log.Info("unpacking", "packages", len(paths))
+	if _, err := unpack.Unpack(ctx, t, paths, unpack.Options{
+		Arch: r.Suite.Arch, MergedUsr: plan.Suite.MergedUsr, Epoch: epoch.Unix(), ArchiveCopies: true,
+	}); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	seed := buildSeed(r, date, "")
+	rootUUID := uuidFrom(buildSeed(r, date, "root-uuid"))
+	swapUUID := uuidFrom(buildSeed(r, date, "swap-uuid"))
+	files, err := renderEtc(r, plan.Suite, rootUUID, swapUUID)
+	if err != nil {
+		return nil, err
+	}
+	if err := configureTree(t, r, files, epoch.Unix(), log); err != nil {
+		return nil, err
+	}
+
+	used := "none"
+	if o.SecondStage != nil && mode != "none" {
+		var required []string
+		for _, p := range plan.Set.Packages {
+			if p.List.String() == "required" {
+				required = append(required, p.Name)
+			}
+		}
+		nt, m, err := o.SecondStage(ctx, t, SecondStageInput{
+			Mode: mode, Arch: r.Suite.Arch, Codename: r.Suite.Codename, Epoch: epoch.Unix(),
+			Required: required, WorkDir: work,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("second stage (%s): %w", mode, err)
+		}
+		if nt != t {
+			t.Close()
+			t = nt
+		}
+		used = m
+		// Configuration may have rewritten some of ours (netbase's hosts).
+		if err := configureTree(t, r, files, epoch.Unix(), log); err != nil {
+			return nil, err
+		}
+	} else if mode != "none" {
+		return nil, fmt.Errorf("image.configure = %q: this build has no second stage available", mode)
+	}
+	if err := setRootPassword(t, r, plan.Suite, seed, epoch.Unix()); err != nil {
+		return nil, err
+	}
+
+	// Images.
+	eo := ext3.Options{
+		Size: r.Image.SizeBytes, InodeSize: r.Image.InodeSize, Journal: r.Image.Filesystem == "ext3",
+		Label: labelFor(r.Name), UUID: rootUUID, HashSeed: uuidFrom(buildSeed(r, date, "hash-seed")), Epoch: epoch,
+	}
+	if r.Suite.Codename == "sarge" {
+		f := ext3.FeaturesLegacy
+		eo.Features = &f
+	}
+	log.Info("writing root.img", "size", r.Image.Size)
+	if err := WriteImage(t, filepath.Join(stage, "root.img"), eo); err != nil {
+		return nil, fmt.Errorf("root.img: %w", err)
+	}
+	if r.Image.SwapBytes > 0 {
+		sf, err := os.Create(filepath.Join(stage, "swap.img"))
+		if err != nil {
+			return nil, err
+		}
+		err = swap.Write(sf, r.Image.SwapBytes, swap.Options{UUID: swapUUID, Label: "swap"})
+		if cerr := sf.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("swap.img: %w", err)
+		}
+	}
+	absOut, err := filepath.Abs(o.OutDir)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := DomainConfig(r, DomainInput{
+		Name: r.Name, RootTarget: filepath.Join(absOut, "root.img"), SwapTarget: filepath.Join(absOut, "swap.img"),
+		MAC: xencfg.MAC(append(seed, "vif0"...)), Firstboot: used == "firstboot",
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(stage, r.Name+".cfg"), cfg, 0o644); err != nil {
+		return nil, err
+	}
+
+	m, err := newManifest(r, plan, paths, epoch, used, stage, uuidString(rootUUID), uuidString(swapUUID))
+	if err != nil {
+		return nil, err
+	}
+	if err := m.write(filepath.Join(stage, "manifest.json")); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// Publish: rename every staged file into OutDir.
+	ents, err := os.ReadDir(stage)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		if err := os.Rename(filepath.Join(stage, e.Name()), filepath.Join(o.OutDir, e.Name())); err != nil {
+			return nil, err
+		}
+	}
+	if r.Image.SwapBytes == 0 {
+		os.Remove(filepath.Join(o.OutDir, "swap.img"))
+	}
+	log.Info("built", "dir", o.OutDir, "configure", used, "seconds", fmt.Sprintf("%.1f", time.Since(start).Seconds()))
+	return &Result{Dir: o.OutDir, Manifest: m, Configure: used}, nil
+}
+
+func labelFor(name string) string {
+	if len(name) > 16 {
+		return name[:16]
+	}
+	return name
+}
+
+// renderEtc renders templates/etc for the template image.
+func renderEtc(r *Recipe, s debootstrap.Suite, rootUUID, swapUUID [16]byte) (map[string][]byte, error) {
+	n := r.Network
+	d := templates.Data{
+		Hostname: r.System.Hostname, Interface: n.Interface,
+		Nameservers: n.Nameservers, Gateway: n.Gateway,
+		Mirror: r.Suite.Mirror, Codename: r.Suite.Codename, Components: r.Suite.Components,
+		Security:   !s.Archived && s.Security != "" && !strings.HasPrefix(r.Suite.Mirror, "file://"),
+		Filesystem: r.Image.Filesystem,
+		RootDevice: "/dev/" + r.Xen.RootDevice,
+		UseUUID:    s.UUIDMount,
+		RootUUID:   uuidString(rootUUID),
+	}
+	if r.Image.SwapBytes > 0 {
+		d.SwapDevice = "/dev/" + r.Xen.SwapDevice
+		if s.UUIDMount {
+			d.SwapUUID = uuidString(swapUUID)
+		}
+	}
+	if n.Subnet != "" {
+		pfx, _ := netip.ParsePrefix(n.Subnet)
+		d.IP = n.FirstIP
+		d.Netmask = netmask(pfx.Bits())
+		d.Master = templates.Host{Hostname: n.Master.Hostname, IP: n.Master.IP}
+	}
+	return templates.Render(d)
+}
+
+func netmask(bits int) string {
+	m := uint32(0xffffffff) << (32 - bits)
+	if bits == 0 {
+		m = 0
+	}
+	return fmt.Sprintf("%d.%d.%d.%d", m>>24, m>>16&0xff, m>>8&0xff, m&0xff)
+}
+
+// configureTree writes the rendered /etc files and applies the recipe's
+// system settings that need no guest code.
+func configureTree(t *tree.Tree, r *Recipe, files map[string][]byte, epoch int64, log *slog.Logger) error {
+	for p, data := range files {
+		dir := filepath.Dir("/" + p)
+		if err := t.MkdirAll(dir, tree.Meta{Mode: 0o755, Mtime: epoch}); err != nil {
+			return fmt.Errorf("writing /%s: %w", p, err)
+		}
+		if n, err := t.Lstat("/" + p); err == nil && n.Type == tree.TypeSymlink {
+			// resolv.conf may be a link (systemd-resolved); replace it.
+			if err := t.Remove("/" + p); err != nil {
+				return err
+			}
+		}
+		if err := t.WriteFile("/"+p, tree.Meta{Mode: 0o644, Mtime: epoch}, data); err != nil {
+			return fmt.Errorf("writing /%s: %w", p, err)
+		}
+	}
+	if *r.System.DisableTLS {
+		for _, dir := range []string{"/lib/tls", "/usr/lib/tls"} {
+			real, err := t.Resolve(dir, true)
+			if err != nil {
+				continue
+			}
+			n, err := t.Lstat(real)
+			if err != nil || n.Type != tree.TypeDir {
+				continue
+			}
+			if err := t.Rename(real, real+".disabled"); err != nil {
+				return fmt.Errorf("disabling %s: %w", real, err)
+			}
+			log.Info("disabled TLS libraries", "from", real, "to", real+".disabled")
+		}
+	}
+	return nil
+}
+
+// setRootPassword writes root's hash into /etc/shadow, if the guest has
+// one: MD5-crypt for sarge and etch's glibc, SHA-512 for later ones.
+func setRootPassword(t *tree.Tree, r *Recipe, s debootstrap.Suite, seed []byte, epoch int64) error {
+	hash := r.System.RootPasswordHash
+	if hash == "" && r.System.RootPassword != "" {
+		var err error
+		salt := crypt.Salt(append(seed, "root"...), 8)
+		if s.Codename == "sarge" || s.Codename == "etch" {
+			hash, err = crypt.MD5(r.System.RootPassword, salt)
+		} else {
+			hash, err = crypt.SHA512(r.System.RootPassword, crypt.Salt(append(seed, "root"...), 16), 0)
+		}
+		if err != nil {
+			return fmt.Errorf("hashing the root password: %w", err)
+		}
+	}
+	if hash == "" {
+		hash = "*" // locked: keys only
+	}
+	data, err := t.ReadFile("/etc/shadow")
+	if err != nil {
+		return nil // not configured yet (firstboot/none): the guest's shadow is made at first boot
+	}
+	lines := strings.Split(string(data), "\n")
+	found := false
+	for i, l := range lines {
+		f := strings.Split(l, ":")
+		if len(f) >= 3 && f[0] == "root" {
+			f[1] = hash
+			f[2] = fmt.Sprint(epoch / 86400)
+			lines[i] = strings.Join(f, ":")
+			found = true
+		}
+	}
+	if !found {
+		return errors.New("/etc/shadow has no root entry")
+	}
+	n, err := t.Lstat("/etc/shadow")
+	if err != nil {
+		return err
+	}
+	return t.WriteFile("/etc/shadow", tree.Meta{Mode: n.Mode, UID: n.UID, GID: n.GID, Mtime: epoch}, []byte(strings.Join(lines, "\n")))
+}
+
+// fileSHA256 hashes a file.
+func fileSHA256(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
