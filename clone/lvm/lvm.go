@@ -191,6 +191,12 @@ func checkName(kind, s string) error {
 // VG returns a volume group's geometry; errors.Is(err, ErrVGNotFound) when
 // it does not exist.
 func (c *Client) VG(ctx context.Context, name string) (*VGInfo, error) {
+	return c.vg(ctx, name, true)
+}
+
+// vg reads a VG's geometry, and its PVs when withPVs is set (one more
+// lvm2 run).
+func (c *Client) vg(ctx context.Context, name string, withPVs bool) (*VGInfo, error) {
 	if err := checkName("volume group", name); err != nil {
 		return nil, err
 	}
@@ -214,6 +220,9 @@ func (c *Client) VG(ctx context.Context, name string) (*VGInfo, error) {
 	if vg.ExtentSize <= 0 {
 		return nil, fmt.Errorf("lvm: volume group %s reports extent size %d", name, vg.ExtentSize)
 	}
+	if !withPVs {
+		return vg, nil
+	}
 	pvs, err := c.report(ctx, "pvs", "pv_name,vg_name,pe_start")
 	if err != nil {
 		return nil, fmt.Errorf("reading physical volumes of %s: %w", name, err)
@@ -236,9 +245,14 @@ func (c *Client) VG(ctx context.Context, name string) (*VGInfo, error) {
 
 // Exists reports whether vg/name exists. A missing VG is an error.
 func (c *Client) Exists(ctx context.Context, vg, name string) (bool, error) {
-	if _, err := c.VG(ctx, vg); err != nil {
+	if _, err := c.vg(ctx, vg, false); err != nil {
 		return false, err
 	}
+	return c.exists(ctx, vg, name)
+}
+
+// exists is Exists for a VG known to exist.
+func (c *Client) exists(ctx context.Context, vg, name string) (bool, error) {
 	if err := checkName("logical volume", name); err != nil {
 		return false, err
 	}
@@ -261,11 +275,11 @@ func (c *Client) Create(ctx context.Context, vg, name string, size int64) error 
 	if size <= 0 {
 		return fmt.Errorf("lvm: creating %s/%s: size %d bytes", vg, name, size)
 	}
-	info, err := c.VG(ctx, vg)
+	info, err := c.vg(ctx, vg, false)
 	if err != nil {
 		return fmt.Errorf("creating %s/%s: %w", vg, name, err)
 	}
-	exists, err := c.Exists(ctx, vg, name)
+	exists, err := c.exists(ctx, vg, name)
 	if err != nil {
 		return fmt.Errorf("creating %s/%s: %w", vg, name, err)
 	}
@@ -278,6 +292,10 @@ func (c *Client) Create(ctx context.Context, vg, name string, size int64) error 
 	}
 	_, err = c.run(ctx, "lvcreate", "--activate", "n", "--zero", "n", "--wipesignatures", "n",
 		"--type", "linear", "--extents", strconv.FormatInt(extents, 10), "--name", name, vg)
+	var ce *CmdError
+	if errors.As(err, &ce) && strings.Contains(ce.Stderr, "already exists") {
+		return fmt.Errorf("creating %s/%s: %w (created meanwhile: %s)", vg, name, ErrLVExists, ce.Stderr)
+	}
 	if err != nil {
 		return fmt.Errorf("creating %s/%s: %w", vg, name, err)
 	}
