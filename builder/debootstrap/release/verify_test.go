@@ -332,3 +332,32 @@ func TestDefaultKeyring(t *testing.T) {
 		t.Error("garbage keyring accepted")
 	}
 }
+
+func FuzzVerifyInRelease(f *testing.F) {
+	f.Add([]byte(modernRe), []byte(""))
+	f.Fuzz(func(t *testing.T, text, garble []byte) {
+		if len(text) > 4096 {
+			return
+		}
+		in := clearSign(t, testarchive.ModernKey(t), text, in2020)
+		ring := pubRing(t, testarchive.KeyModern)
+		orig, origErr := VerifyInRelease(in, VerifyOptions{Keyring: ring, Now: now})
+		in = append([]byte(nil), in...)
+		// Overwrite a slice of the signed message with fuzz bytes.
+		if len(garble) > 0 {
+			pos := int(garble[0]) * len(in) / 256
+			copy(in[pos:], garble[1:])
+		}
+		v, err := VerifyInRelease(in, VerifyOptions{Keyring: ring, Now: now})
+		if err != nil {
+			return
+		}
+		if v.Release == nil || len(v.Signers) != 1 {
+			t.Fatalf("accepted without a Release or signer: %+v", v)
+		}
+		// Whatever the garbling, only the text the key signed is accepted.
+		if origErr != nil || !bytes.Equal(v.Signed, orig.Signed) {
+			t.Fatalf("accepted altered text %q (original %q, %v)", v.Signed, text, origErr)
+		}
+	})
+}
