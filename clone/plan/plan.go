@@ -102,6 +102,9 @@ func errf(field, format string, args ...any) error {
 // xenOUI is XenSource's MAC prefix.
 var xenOUI = [3]byte{0x00, 0x16, 0x3e}
 
+// MaxSlaves bounds N (a /16 holds 65534 hosts).
+const MaxSlaves = 1 << 16
+
 // maxMACAttempts bounds the rehashing of a colliding MAC.
 const maxMACAttempts = 64
 
@@ -110,8 +113,8 @@ func New(in Input) (*Plan, error) {
 	if in.Cluster == "" {
 		return nil, errf("name", "cluster name is empty (it seeds the slaves' MACs)")
 	}
-	if in.N < 1 {
-		return nil, errf("--n", "%d slaves: want at least 1", in.N)
+	if in.N < 1 || in.N > MaxSlaves {
+		return nil, errf("--n", "%d slaves: want 1 to %d", in.N, MaxSlaves)
 	}
 	p := &Plan{Cluster: in.Cluster, Master: in.Master, Slots: in.Slots}
 	if p.Slots == 0 {
@@ -130,10 +133,7 @@ func New(in Input) (*Plan, error) {
 	if !strings.Contains(in.Hostname, "{n}") {
 		return nil, errf("clone.hostname", "%q has no {n}: every slave would get the same name", in.Hostname)
 	}
-	if err := checkLabel(strings.ReplaceAll(in.Master.Hostname, "{n}", "")); err != nil || in.Master.Hostname == "" {
-		if err == nil {
-			err = fmt.Errorf("is empty")
-		}
+	if err := checkHostname(in.Master.Hostname); err != nil {
 		return nil, errf("network.master.hostname", "%q %v", in.Master.Hostname, err)
 	}
 	if p.Target.Kind == "lvm" {
@@ -244,6 +244,22 @@ func checkLabel(s string) error {
 			}
 		default:
 			return fmt.Errorf("is invalid: %q is not allowed in a host name (letters, digits and \"-\" only, RFC 1123)", string(rune(c)))
+		}
+	}
+	return nil
+}
+
+// checkHostname checks a host name of dot-separated RFC 1123 labels.
+func checkHostname(s string) error {
+	if len(s) > 253 {
+		return fmt.Errorf("is %d characters long: a host name has at most 253", len(s))
+	}
+	for _, l := range strings.Split(s, ".") {
+		if err := checkLabel(l); err != nil {
+			if s == "" {
+				return err
+			}
+			return fmt.Errorf("has a label %q that %v", l, err)
 		}
 	}
 	return nil

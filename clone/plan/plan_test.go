@@ -59,6 +59,11 @@ func TestNewGood(t *testing.T) {
 	}
 
 	in := good()
+	in.Master.Hostname = "head.lab.example"
+	if _, err := New(in); err != nil {
+		t.Errorf("a dotted master name: %v", err)
+	}
+	in = good()
 	in.Target = "dir"
 	d, err := New(in)
 	if err != nil {
@@ -168,7 +173,8 @@ func TestBadInput(t *testing.T) {
 			`plan: slave 10: host name "` + strings.Repeat("a", 62) + `10" (from clone.hostname "` + strings.Repeat("a", 62) + `{n}") is 64 characters long: a host name label has at most 63`},
 		{"dotted", func(in *Input) { in.Hostname = "slave{n}.lab" }, `"." is not allowed in a host name`},
 		{"master name", func(in *Input) { in.Master.Hostname = "slave2" }, `plan: slave 2: host name "slave2" is the master's (network.master.hostname)`},
-		{"bad master name", func(in *Input) { in.Master.Hostname = "my_master" }, `plan: network.master.hostname: "my_master" is invalid`},
+		{"bad master name", func(in *Input) { in.Master.Hostname = "my_master" }, `plan: network.master.hostname: "my_master" has a label "my_master" that is invalid`},
+		{"empty master", func(in *Input) { in.Master.Hostname = "" }, `plan: network.master.hostname: "" is empty`},
 		{"too small", func(in *Input) { in.N = 245 },
 			`plan: network.subnet: 10.0.0.0/24 is too small for 245 slaves from network.first_ip 10.0.0.11: at most 244 fit (10.0.0.11 to 10.0.0.254)`},
 		{"tiny", func(in *Input) { in.Subnet = "10.0.0.0/31" }, `plan: network.subnet: 10.0.0.0/31 has no room`},
@@ -185,7 +191,9 @@ func TestBadInput(t *testing.T) {
 			`plan: slave 3: IP collision: 10.0.0.13 (network.first_ip 10.0.0.11 + 2) is network.gateway`},
 		{"gateway outside", func(in *Input) { in.Gateway = "192.168.0.1" }, `plan: network.gateway: 192.168.0.1 is outside network.subnet`},
 		{"master outside", func(in *Input) { in.Master.IP = "192.168.0.1" }, `plan: network.master.ip: 192.168.0.1 is outside network.subnet`},
-		{"zero n", func(in *Input) { in.N = 0 }, `plan: --n: 0 slaves: want at least 1`},
+		{"zero n", func(in *Input) { in.N = 0 }, `plan: --n: 0 slaves: want 1 to 65536`},
+		{"huge n", func(in *Input) { in.N = 1 << 30 }, `plan: --n: 1073741824 slaves: want 1 to 65536`},
+		{"master label", func(in *Input) { in.Master.Hostname = "head..lab" }, `plan: network.master.hostname: "head..lab" has a label "" that is empty`},
 		{"no cluster", func(in *Input) { in.Cluster = "" }, `plan: name: cluster name is empty`},
 		{"target", func(in *Input) { in.Target = "zfs:tank" }, `plan: clone.target: "zfs:tank": want dir or lvm:VG`},
 		{"bad vg", func(in *Input) { in.Target = "lvm:my vg" }, `plan: clone.target: volume group "my vg" is invalid: " " is not allowed in an LVM name`},
