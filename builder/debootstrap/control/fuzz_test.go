@@ -10,7 +10,7 @@ import (
 // FuzzParse checks that Parse never panics, and that whatever it accepts
 // writes back to text that parses to the same paragraphs.
 func FuzzParse(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*")
+	files, _ := filepath.Glob("testdata/*[^z]")
 	for _, name := range files {
 		if data, err := os.ReadFile(name); err == nil {
 			f.Add(data)

@@ -62,7 +62,7 @@ func (pkg *Package) setField(name, v string, haveVersion *bool) error {
 	case "Package":
 		pkg.Name = v
 	case "Version":
-		pkg.Version, err = version.Parse(v)
+		pkg.Version, err = ParseVersion(v)
 		*haveVersion = true
 	case "Architecture":
 		pkg.Architecture = v

@@ -231,7 +231,13 @@ func validName(n string) bool {
 func cleanValue(v string) string {
 	v = strings.TrimRight(v, " \t\r\n")
 	if strings.IndexByte(v, '\r') >= 0 {
-		v = strings.ReplaceAll(v, "\r\n", "\n")
+		// CRLF input: drop trailing whitespace (and so the CR) of every
+		// line; the common LF-only case stays a zero-copy substring.
+		lines := strings.Split(v, "\n")
+		for i, l := range lines {
+			lines[i] = strings.TrimRight(l, " \t\r")
+		}
+		v = strings.Join(lines, "\n")
 	}
 	return v
 }

@@ -177,7 +177,7 @@ func TestSetDelete(t *testing.T) {
 // TestRoundTripRealIndex parses a real Packages file (XENIMG_PACKAGES, or
 // /tmp copies) and checks Write gives back the same bytes.
 func TestRoundTripTestdata(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*")
+	files, _ := filepath.Glob("testdata/*[^z]")
 	for _, f := range files {
 		if strings.HasSuffix(f, "control") {
 			continue // CRLF and comments are normalised away

@@ -248,7 +248,7 @@ func parsePossibility(s string) (Possibility, error) {
 			return bad("missing version operator")
 		}
 		vs := strings.TrimSpace(in[k:])
-		v, err := version.Parse(vs)
+		v, err := ParseVersion(vs)
 		if err != nil {
 			return bad(fmt.Sprintf("version %q: %v", vs, err))
 		}
@@ -281,4 +281,21 @@ func parsePossibility(s string) (Possibility, error) {
 		return bad(fmt.Sprintf("unexpected %q", s[i:]))
 	}
 	return p, nil
+}
+
+// ParseVersion parses a Debian version as dpkg does, also rejecting what
+// pault.ag/go/debian/version lets through: an empty upstream version
+// ("-1", "1:") or an empty revision ("1.0-").
+func ParseVersion(s string) (version.Version, error) {
+	v, err := version.Parse(s)
+	if err != nil {
+		return version.Version{}, err
+	}
+	if v.Version == "" {
+		return version.Version{}, fmt.Errorf("version %q: empty upstream version", s)
+	}
+	if strings.HasSuffix(strings.TrimSpace(s), "-") {
+		return version.Version{}, fmt.Errorf("version %q: empty revision", s)
+	}
+	return v, nil
 }

@@ -45,7 +45,7 @@ func TestParseRelationsOps(t *testing.T) {
 func TestParseRelationsErrors(t *testing.T) {
 	for _, in := range []string{
 		"a |", "| a", "a (>= )", "a (1.0)", "a (>= 1.0", "a [", "a []", "a <", "a b",
-		"a:", "a (>= 1 0)", "${shlibs:Depends}", "a (>= x1)",
+		"a:", "a (>= 1 0)", "${shlibs:Depends}", "a (>= x1)", "a (= -)", "a (= 1-)", "a (= 1:)",
 	} {
 		if _, err := ParseRelations(in); !errors.Is(err, ErrRelation) {
 			t.Errorf("%q: err = %v, want ErrRelation", in, err)
