@@ -178,6 +178,11 @@ func writeDatabase(t *tree.Tree, results []*result, opts Options) error {
 		byKey[k] = r
 	}
 	slices.Sort(keys)
+	// Format 1 is the multiarch layout: PKG:ARCH.* names for Multi-Arch:
+	// same packages. Without it dpkg looks for the old names.
+	if err := write("/var/lib/dpkg/info/format", fm, []byte("1\n")); err != nil {
+		return err
+	}
 	var status bytes.Buffer
 	for _, k := range keys {
 		r := byKey[k]

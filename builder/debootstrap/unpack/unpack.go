@@ -31,7 +31,8 @@
 // configure keeps the hash); /var/lib/dpkg/info holds PKG.list (the paths in
 // archive order, "/." first), md5sums, conffiles, maintainer scripts (mode
 // 0755) and the other control files (triggers, shlibs, symbols, templates,
-// config...), named PKG:ARCH.* for Multi-Arch: same packages. available,
+// config...), named PKG:ARCH.* for Multi-Arch: same packages (info/format
+// says "1", the multiarch layout). available,
 // diversions and statoverride are empty files, arch holds the native
 // architecture, updates, triggers and alternatives are empty directories.
 // Debootstrap's first stage instead writes a status with only Package,

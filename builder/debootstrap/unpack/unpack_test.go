@@ -3,11 +3,13 @@ package unpack
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -405,4 +407,144 @@ func BenchmarkUnpack(b *testing.B) {
 			}
 		}
 	})
+}
+
+// fetchBookworm downloads the named packages of bookworm/main/amd64 from
+// the test mirror into dir, checking their SHA256 from the Packages index.
+func fetchBookworm(t *testing.T, dir string, names ...string) []string {
+	t.Helper()
+	mirror := testenv.Mirror()
+	get := func(url string) []byte {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatalf("fetching %s: %v", url, err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("fetching %s: %s", url, resp.Status)
+		}
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("fetching %s: %v", url, err)
+		}
+		return b
+	}
+	idx := get(mirror + "/dists/bookworm/main/binary-amd64/Packages.gz")
+	zr, err := gzip.NewReader(bytes.NewReader(idx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	found := map[string][2]string{}
+	for _, para := range strings.Split(string(plain), "\n\n") {
+		fs, err := parseFields([]byte(para))
+		if err != nil {
+			continue
+		}
+		if p := fieldValue(fs, "Package"); want[p] {
+			found[p] = [2]string{fieldValue(fs, "Filename"), fieldValue(fs, "SHA256")}
+		}
+	}
+	var out []string
+	for _, n := range names {
+		f, ok := found[n]
+		if !ok {
+			t.Fatalf("%s not in bookworm's Packages", n)
+		}
+		b := get(mirror + "/" + f[0])
+		if fmt.Sprintf("%x", sha256.Sum256(b)) != f[1] {
+			t.Fatalf("%s: SHA256 mismatch", f[0])
+		}
+		p := filepath.Join(dir, filepath.Base(f[0]))
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// TestRealDebs unpacks real bookworm packages, compares every entry with
+// dpkg-deb's view, then checks the dpkg database with dpkg itself on the
+// materialized tree.
+func TestRealDebs(t *testing.T) {
+	testenv.Network(t)
+	dpkgDeb := testenv.Tool(t, "dpkg-deb")
+	names := []string{"base-files", "libc6", "coreutils", "perl-base", "dpkg", "tzdata", "libgcc-s1"}
+	debs := fetchBookworm(t, t.TempDir(), names...)
+	tr := newTree(t)
+	pkgs, err := Unpack(context.Background(), tr, debs, Options{Arch: "amd64", MergedUsr: true, ArchiveCopies: true, Epoch: 1700000000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, deb := range debs {
+		compareTree(t, dpkgDeb, tr, deb, pkgs[i])
+	}
+	// libc6 is Multi-Arch: same.
+	if _, err := tr.Lstat("/var/lib/dpkg/info/libc6:amd64.list"); err != nil {
+		t.Errorf("libc6 info files: %v", err)
+	}
+	if n, err := tr.Lstat("/var/lib/dpkg/info/dpkg.postinst"); err != nil || n.Mode != 0o755 {
+		t.Errorf("dpkg.postinst: %v", err)
+	}
+	for i, p := range pkgs {
+		n, err := tr.Lstat("/var/cache/apt/archives/" + archiveName(p))
+		if err != nil || n.Size() <= 0 {
+			t.Errorf("archive copy of %s: %v", p.Name, err)
+			continue
+		}
+		b, _ := tr.ReadFile("/var/cache/apt/archives/" + archiveName(p))
+		orig, _ := os.ReadFile(debs[i])
+		if !bytes.Equal(b, orig) {
+			t.Errorf("archive copy of %s differs", p.Name)
+		}
+	}
+
+	testenv.Root(t)
+	dpkgQuery := testenv.Tool(t, "dpkg-query")
+	dpkg := testenv.Tool(t, "dpkg")
+	root := filepath.Join(t.TempDir(), "root")
+	if err := tr.Materialize(root, tree.MaterializeOptions{Owners: true, Devices: true}); err != nil {
+		t.Fatal(err)
+	}
+	admin := filepath.Join(root, "var/lib/dpkg")
+	out, err := exec.Command(dpkgQuery, "--admindir="+admin, "-W", "-f", "${Package} ${Status} ${Version}\n").CombinedOutput()
+	if err != nil {
+		t.Fatalf("dpkg-query: %v\n%s", err, out)
+	}
+	for _, p := range pkgs {
+		if line := p.Name + " install ok unpacked " + p.Version; !strings.Contains(string(out), line+"\n") {
+			t.Errorf("dpkg-query lacks %q:\n%s", line, out)
+		}
+	}
+	out, _ = exec.Command(dpkg, "--admindir="+admin, "--audit").CombinedOutput()
+	if !strings.Contains(string(out), "unpacked but not yet configured") {
+		t.Errorf("dpkg --audit:\n%s", out)
+	}
+	for _, p := range pkgs {
+		if !strings.Contains(string(out), " "+p.Name+" ") && !strings.Contains(string(out), " "+p.Name+":"+p.Architecture+" ") {
+			t.Errorf("dpkg --audit does not list %s as unpacked:\n%s", p.Name, out)
+		}
+	}
+	// Every file's MD5 as dpkg checks it against the .md5sums we wrote.
+	out, err = exec.Command(dpkg, "--root="+root, "--verify").CombinedOutput()
+	if err != nil || len(out) > 0 {
+		t.Errorf("dpkg --verify: %v\n%s", err, out)
+	}
+	out, err = exec.Command(dpkg, "--root="+root, "-L", "coreutils").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "/bin/cat\n") {
+		t.Errorf("dpkg -L coreutils: %v\n%.300s", err, out)
+	}
+	out, err = exec.Command(dpkgQuery, "--admindir="+admin, "-W", "-f", "${Conffiles}\n", "base-files").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "/etc/debian_version ") || strings.Contains(string(out), "newconffile") {
+		t.Errorf("base-files conffiles: %v\n%s", err, out)
+	}
 }
