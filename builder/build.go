@@ -27,7 +27,8 @@ import (
 
 // Options configure Build. The caller owns the clock and the environment.
 type Options struct {
-	// OutDir receives root.img, swap.img, NAME.cfg and manifest.json.
+	// OutDir receives root.img, swap.img, NAME.cfg, manifest.json and a
+	// copy of the recipe (recipe.toml).
 	OutDir string
 	// Fetcher downloads into (or reads from) the cache.
 	Fetcher *fetch.Fetcher
@@ -241,6 +242,14 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 		return nil, err
 	}
 
+	// The recipe travels with the template: clone reads it from here.
+	recipeData, err := os.ReadFile(r.Path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(stage, "recipe.toml"), recipeData, 0o644); err != nil {
+		return nil, err
+	}
 	m, err := newManifest(r, plan, paths, epoch, used, stage, uuidString(rootUUID), uuidString(swapUUID))
 	if err != nil {
 		return nil, err

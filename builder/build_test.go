@@ -117,14 +117,14 @@ func TestBuildSarge(t *testing.T) {
 	if !strings.Contains(log.String(), "expired") {
 		t.Errorf("no warning about the expired key in the log:\n%s", log.String())
 	}
-	for _, f := range []string{"root.img", "swap.img", "sarge-pvm.cfg", "manifest.json"} {
+	for _, f := range []string{"root.img", "swap.img", "sarge-pvm.cfg", "manifest.json", "recipe.toml"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("missing output: %v", err)
 		}
 	}
 	ents, _ := os.ReadDir(out)
-	if len(ents) != 4 {
-		t.Errorf("out has %d entries, want 4 (no staging leftovers)", len(ents))
+	if len(ents) != 5 {
+		t.Errorf("out has %d entries, want 5 (no staging leftovers)", len(ents))
 	}
 	img := filepath.Join(out, "root.img")
 	if o, err := exec.Command(e2fsck, "-fn", img).CombinedOutput(); err != nil {
