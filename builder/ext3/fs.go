@@ -337,8 +337,15 @@ func (f *FS) parseSuper() error {
 func (f *FS) readGroupDescs() error {
 	f.gdtBlock = f.firstData + 1
 	n := uint64(f.ngroups) * 32
-	if (uint64(f.gdtBlock)*uint64(f.bs)+n)/uint64(f.bs) > uint64(f.blocks) {
-		return corruptf("superblock", "group descriptor table beyond end of filesystem")
+	gdtBlocks := (n + uint64(f.bs) - 1) / uint64(f.bs)
+	if uint64(f.gdtBlock)+gdtBlocks > uint64(f.firstData)+uint64(f.bpg) {
+		return corruptf("superblock", "group descriptor table (%d blocks) does not fit in the first group", gdtBlocks)
+	}
+	// The device must hold the whole filesystem: probe its last byte
+	// before trusting sizes taken from the superblock.
+	var last [1]byte
+	if err := readFull(f.dev, last[:], int64(f.blocks)*int64(f.bs)-1); err != nil {
+		return fmt.Errorf("%w: image shorter than the filesystem's %d blocks of %d bytes: %w", ErrCorrupt, f.blocks, f.bs, err)
 	}
 	buf := make([]byte, n)
 	if err := readFull(f.dev, buf, int64(f.gdtBlock)*int64(f.bs)); err != nil {
