@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -380,6 +381,7 @@ func BenchmarkUnpack(b *testing.B) {
 	}
 	b.Run("xenimg", func(b *testing.B) {
 		b.SetBytes(total)
+		c0 := cpuTime(syscall.RUSAGE_SELF)
 		for b.Loop() {
 			tr, err := tree.New(tree.Options{SpoolDir: b.TempDir()})
 			if err != nil {
@@ -391,6 +393,7 @@ func BenchmarkUnpack(b *testing.B) {
 			b.ReportMetric(float64(tr.SpoolSize())/1e6, "spoolMB")
 			tr.Close()
 		}
+		b.ReportMetric(float64(cpuTime(syscall.RUSAGE_SELF)-c0)/float64(b.N)/1e6, "cpu-ms/op")
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		b.ReportMetric(float64(ms.Sys)/1e6, "sysMB")
@@ -398,6 +401,10 @@ func BenchmarkUnpack(b *testing.B) {
 	b.Run("dpkg-deb-x", func(b *testing.B) {
 		dpkgDeb := testenv.Tool(b, "dpkg-deb")
 		b.SetBytes(total)
+		c0 := cpuTime(syscall.RUSAGE_CHILDREN)
+		defer func() {
+			b.ReportMetric(float64(cpuTime(syscall.RUSAGE_CHILDREN)-c0)/float64(b.N)/1e6, "cpu-ms/op")
+		}()
 		for b.Loop() {
 			out := b.TempDir()
 			for _, d := range debs {
@@ -547,4 +554,10 @@ func TestRealDebs(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "/etc/debian_version ") || strings.Contains(string(out), "newconffile") {
 		t.Errorf("base-files conffiles: %v\n%s", err, out)
 	}
+}
+
+func cpuTime(who int) time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(who, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
