@@ -394,7 +394,7 @@ func (l *layout) fits(u *Usage) bool {
 	dirBlocks := dirs + u.EntryBytes/uint64(l.bs-264) + 1
 	need += dirBlocks + mapBlocks(dirBlocks, uint64(l.apb))
 	need += divCeil(16384, uint64(l.bs)) // lost+found
-	if l.rsvGDT > 0 {
+	if l.compat&EXT2_FEATURE_COMPAT_RESIZE_INODE != 0 {
 		need++
 	}
 	if l.journalBlocks > 0 {

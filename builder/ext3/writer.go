@@ -171,7 +171,8 @@ func NewWriter(dst Target, o Options) (*Writer, error) {
 	root.links++
 	w.addEntry(root, "lost+found", lf)
 	w.paths["lost+found"] = LostFoundInode
-	if l.rsvGDT > 0 {
+	if l.compat&EXT2_FEATURE_COMPAT_RESIZE_INODE != 0 {
+		// As mke2fs, also when no descriptor blocks are reserved.
 		if err := w.makeResizeInode(); err != nil {
 			return nil, err
 		}
@@ -1045,13 +1046,13 @@ func (w *Writer) superBlock(freeBlocks, freeInodes uint64) *SuperBlock {
 		DefaultMountOpts: EXT2_DEFM_XATTR_USER | EXT2_DEFM_ACL,
 	}
 	copy(sb.VolumeName[:], w.o.Label)
-	if l.compat&EXT2_FEATURE_COMPAT_DIR_INDEX != 0 {
-		sb.DefHashVersion = EXT2_HASH_HALF_MD4
-		for i := range sb.HashSeed {
-			sb.HashSeed[i] = le.Uint32(w.o.HashSeed[4*i:])
-		}
-		sb.Flags |= EXT2_FLAGS_SIGNED_HASH
+	// mke2fs sets the hash parameters with or without dir_index, so a
+	// later tune2fs -O dir_index finds them.
+	sb.DefHashVersion = EXT2_HASH_HALF_MD4
+	for i := range sb.HashSeed {
+		sb.HashSeed[i] = le.Uint32(w.o.HashSeed[4*i:])
 	}
+	sb.Flags |= EXT2_FLAGS_SIGNED_HASH
 	if l.inodeSize > GoodOldInodeSize {
 		sb.MinExtraIsize, sb.WantExtraIsize = InodeExtraSize, InodeExtraSize
 	}
