@@ -27,6 +27,7 @@ pkgs=(
 	qemu-system-x86    # boots what we build
 	linux-image-amd64  # the kernel and initrd qemu boots
 	zstd xz-utils bzip2 pigz
+	time bc           # bench/compare.sh
 	ca-certificates
 )
 missing=()

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Compares xenimg with its peers on this machine, in one run, from one local
+# mirror, and prints ratios (the machine is shared and noisy: only ratios
+# measured in the same run mean anything).
+#
+#   sudo bench/compare.sh [RECIPE]        # default recipes/bookworm-pvm.toml
+#
+# Peers: mmdebstrap (+ mke2fs -t ext3 -d for the image), debootstrap, and
+# for the image writer alone mke2fs -d on the same tree. Peak memory is
+# each command's maximum RSS from /usr/bin/time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+recipe=${1:-recipes/bookworm-pvm.toml}
+[ "$(id -u)" -eq 0 ] || { echo "run as root (chroot second stage, debootstrap)" >&2; exit 2; }
+for t in mmdebstrap debootstrap mke2fs /usr/bin/time; do
+	command -v "$t" >/dev/null || { echo "missing $t (apt-get install mmdebstrap debootstrap e2fsprogs time)" >&2; exit 2; }
+done
+
+work=$(mktemp -d /var/tmp/xenimg-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+go build -o "$work/xenimg" ./cmd/xenimg
+x="$work/xenimg"
+cache="$work/cache"
+
+# One local mirror for everybody: the recipe's package set, signed indexes verbatim.
+"$x" mirror --cache "$cache" "$recipe" "$work/mirror" >/dev/null
+mirror="file://$work/mirror"
+sed -e "s#^mirror *=.*#mirror     = \"$mirror\"#" "$recipe" > "$work/recipe.toml"
+codename=$(sed -n 's/^codename *= *"\(.*\)"/\1/p' "$recipe")
+arch=$(sed -n 's/^arch *= *"\(.*\)"/\1/p' "$recipe")
+variant=$(sed -n 's/^variant *= *"\(.*\)"/\1/p' "$recipe")
+include=$(sed -n 's/^include *= *\[\(.*\)\].*/\1/p' "$recipe" | tr -d '" ' )
+size=$(sed -n 's/^size *= *"\(.*\)"/\1/p' "$recipe" | sed 's/iB//')
+
+declare -A secs rss
+measure() { # name command...
+	local name=$1; shift
+	local t0 t1
+	t0=$(date +%s.%N)
+	/usr/bin/time -f '%M' -o "$work/$name.rss" "$@" >"$work/$name.log" 2>&1 || {
+		echo "$name failed:" >&2; tail -20 "$work/$name.log" >&2; exit 1; }
+	t1=$(date +%s.%N)
+	secs[$name]=$(echo "$t1 - $t0" | bc)
+	rss[$name]=$(( $(tail -1 "$work/$name.rss") / 1024 ))
+}
+
+# Warm the page cache and xenimg's cache once (not measured).
+"$x" fetch --cache "$cache" "$work/recipe.toml" >/dev/null 2>&1
+
+measure xenimg_unpack_image "$x" build --offline --cache "$cache" --configure none -o "$work/out-none" "$work/recipe.toml"
+measure xenimg_configured "$x" build --offline --cache "$cache" --configure chroot -o "$work/out" "$work/recipe.toml"
+measure mmdebstrap mmdebstrap --quiet --variant="$variant" --include="$include" --arch="$arch" "$codename" "$work/mm" "$mirror"
+measure mke2fs_d mke2fs -q -F -t ext3 -d "$work/mm" "$work/mm.img" "$size"
+measure debootstrap debootstrap --variant="$variant" --include="$include" --arch="$arch" "$codename" "$work/db" "$mirror"
+
+mm_total=$(echo "${secs[mmdebstrap]} + ${secs[mke2fs_d]}" | bc)
+printf '\n%-28s %9s %9s\n' "step" "seconds" "max MB"
+for k in xenimg_unpack_image xenimg_configured mmdebstrap mke2fs_d debootstrap; do
+	printf '%-28s %9.2f %9d\n' "$k" "${secs[$k]}" "${rss[$k]}"
+done
+printf '\nratios (higher is better for xenimg):\n'
+printf '  mmdebstrap + mke2fs -d  / xenimg configured build : %.2fx\n' "$(echo "$mm_total / ${secs[xenimg_configured]}" | bc -l)"
+printf '  debootstrap             / xenimg configured build : %.2fx\n' "$(echo "${secs[debootstrap]} / ${secs[xenimg_configured]}" | bc -l)"
+printf '  mmdebstrap + mke2fs -d  / xenimg unpack + image   : %.2fx\n' "$(echo "$mm_total / ${secs[xenimg_unpack_image]}" | bc -l)"
+printf '  packages: xenimg %s, mmdebstrap %s\n' \
+	"$(python3 -c 'import json,sys;print(len(json.load(open(sys.argv[1]))["packages"]))' "$work/out/manifest.json")" \
+	"$(chroot "$work/mm" dpkg-query -W | wc -l)"
