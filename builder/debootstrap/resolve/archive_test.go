@@ -34,7 +34,30 @@ func fetchIndex(ctx context.Context, cacheDir, mirror, codename, arch string) ([
 	if err != nil {
 		return nil, fmt.Errorf("loading %s main %s: %w", codename, arch, err)
 	}
-	return control.ParsePackagesBytes(codename+"/main/binary-"+arch+"/Packages", data)
+	name := codename + "/main/binary-" + arch + "/Packages"
+	// The parser keeps every field, in order: writing the paragraphs back
+	// gives the index as published, up to what dpkg also drops (trailing
+	// whitespace of values, extra blank lines at the end).
+	paras, err := control.ParseBytes(name, data)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := control.Write(&b, paras); err != nil {
+		return nil, err
+	}
+	if normalise(b.Bytes()) != normalise(data) {
+		return nil, fmt.Errorf("%s: parse and write changed the index (%d bytes, then %d)", name, len(data), b.Len())
+	}
+	return control.ParsePackagesBytes(name, data)
+}
+
+func normalise(b []byte) string {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " \t")
+	}
+	return strings.Join(lines, "\n")
 }
 
 func run(ctx context.Context, name string, args ...string) (string, string, error) {
