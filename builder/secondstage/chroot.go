@@ -1,0 +1,433 @@
+package secondstage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xenimg/xenimg/builder/tree"
+)
+
+// guestPath is PATH inside the guest.
+const guestPath = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+// policyRcD keeps invoke-rc.d and deb-systemd-invoke from starting
+// services (exit 101: action forbidden).
+const policyRcD = "#!/bin/sh\nexit 101\n"
+
+// fakeSSD replaces start-stop-daemon while configuring, as in debootstrap.
+const fakeSSD = "#!/bin/sh\necho\necho \"Warning: Fake start-stop-daemon called, doing nothing\"\n"
+
+// guestEnv is the environment of every command run in the guest.
+func guestEnv(epoch int64) []string {
+	return []string{
+		"DEBIAN_FRONTEND=noninteractive",
+		"DEBCONF_NONINTERACTIVE_SEEN=true",
+		"LC_ALL=C",
+		"PATH=" + guestPath,
+		"HOME=/root",
+		"SOURCE_DATE_EPOCH=" + strconv.FormatInt(epoch, 10),
+	}
+}
+
+// runChroot materializes t, configures it under chroot and reads it back.
+func runChroot(ctx context.Context, t *tree.Tree, o Options) (_ *tree.Tree, err error) {
+	start := time.Now()
+	pkgs, err := readStatus(t)
+	if err != nil {
+		return nil, err
+	}
+	pl := order(pkgs, o.Required)
+	if err := os.MkdirAll(o.WorkDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating work directory: %w", err)
+	}
+	work, err := os.MkdirTemp(o.WorkDir, "xenimg-secondstage-")
+	if err != nil {
+		return nil, fmt.Errorf("creating work directory: %w", err)
+	}
+	defer func() {
+		if rerr := os.RemoveAll(work); rerr != nil && err == nil {
+			err = fmt.Errorf("removing work directory: %w", rerr)
+		}
+	}()
+	root := filepath.Join(work, "root")
+	if err := t.Materialize(root, tree.MaterializeOptions{Owners: true, Devices: true}); err != nil {
+		return nil, err
+	}
+	o.Log.Info("tree written for configuring", "dir", root, "took", time.Since(start).Round(time.Millisecond))
+
+	g, err := prepare(root)
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{root: root, env: guestEnv(o.Epoch), log: o.Log}
+	cstart := time.Now()
+	if o.Reinstall {
+		err = reinstall(ctx, r, root, pl)
+	} else {
+		err = configure(ctx, r, root, pl, g)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := r.run(ctx, "", nil, "/sbin/ldconfig"); err != nil {
+		return nil, err
+	}
+	if err := g.undo(root); err != nil {
+		return nil, err
+	}
+	o.Log.Info("packages configured", "packages", len(pl.all()), "took", time.Since(cstart).Round(time.Millisecond))
+	if err := cleanTemplate(root, o); err != nil {
+		return nil, err
+	}
+	nt, err := tree.FromDir(root, tree.Options{SpoolDir: o.WorkDir})
+	if err != nil {
+		return nil, err
+	}
+	clampMtimes(nt, o.Epoch)
+	return nt, nil
+}
+
+// preinstEnv is what dpkg sets for a maintainer script.
+func preinstEnv(p pkg, dpkgVersion string) []string {
+	env := []string{
+		"DPKG_MAINTSCRIPT_PACKAGE=" + p.Name,
+		"DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT=1",
+		"DPKG_MAINTSCRIPT_NAME=preinst",
+		"DPKG_MAINTSCRIPT_DEBUG=0",
+		"DPKG_ADMINDIR=/var/lib/dpkg",
+	}
+	if p.Arch != "" {
+		env = append(env, "DPKG_MAINTSCRIPT_ARCH="+p.Arch)
+	}
+	if dpkgVersion != "" {
+		env = append(env, "DPKG_RUNNING_VERSION="+dpkgVersion)
+	}
+	return env
+}
+
+// preinsts runs "preinst install" of each package that has one.
+func preinsts(ctx context.Context, r *runner, root string, ps []pkg, dpkgVersion string) error {
+	for _, p := range ps {
+		script := "/var/lib/dpkg/info/" + p.infoName() + ".preinst"
+		st, err := os.Lstat(filepath.Join(root, script))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("package %s: %w", p.Name, err)
+		}
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("package %s: %s is not a regular file", p.Name, script)
+		}
+		if err := r.run(ctx, p.Name, preinstEnv(p, dpkgVersion), script, "install"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var errorProcessing = regexp.MustCompile(`error processing package (\S+)`)
+
+// dpkg runs dpkg in the guest; a failure names the first package dpkg
+// reported an error for, when the caller did not name one.
+func dpkg(ctx context.Context, r *runner, pkgName string, args ...string) error {
+	err := r.run(ctx, pkgName, nil, append([]string{"dpkg"}, args...)...)
+	var ee *ExecError
+	if errors.As(err, &ee) && ee.Package == "" {
+		if m := errorProcessing.FindStringSubmatch(ee.Tail); m != nil {
+			ee.Package = m[1]
+		}
+	}
+	return err
+}
+
+func dpkgVersion(pl plan) string {
+	for _, p := range pl.Core {
+		if p.Name == "dpkg" {
+			return p.Version
+		}
+	}
+	return ""
+}
+
+// configure runs preinst and dpkg --configure in debootstrap's order.
+func configure(ctx context.Context, r *runner, root string, pl plan, g *guards) error {
+	if err := r.run(ctx, "", nil, "/sbin/ldconfig"); err != nil {
+		return err
+	}
+	dv := dpkgVersion(pl)
+	for _, p := range pl.Core {
+		if p.Name == "mawk" {
+			if err := g.dropAwk(root); err != nil {
+				return err
+			}
+		}
+		if err := preinsts(ctx, r, root, []pkg{p}, dv); err != nil {
+			return err
+		}
+		if err := dpkg(ctx, r, p.Name, "--configure", "--force-depends", p.infoName()); err != nil {
+			return err
+		}
+		if p.Name == "dpkg" {
+			if err := defaultLocaltime(root); err != nil {
+				return err
+			}
+		}
+	}
+	if len(pl.Required) > 0 {
+		if err := preinsts(ctx, r, root, pl.Required, dv); err != nil {
+			return err
+		}
+		args := append([]string{"--configure", "--force-depends", "--force-configure-any"}, dpkgNames(pl.Required)...)
+		if err := dpkg(ctx, r, "", args...); err != nil {
+			return err
+		}
+	}
+	if err := preinsts(ctx, r, root, pl.Rest, dv); err != nil {
+		return err
+	}
+	return dpkg(ctx, r, "", "--configure", "-a")
+}
+
+// reinstall installs every package again from its cached .deb, the way
+// debootstrap's second stage does, after forgetting the unpacked state.
+func reinstall(ctx context.Context, r *runner, root string, pl plan) error {
+	debs := map[string]string{}
+	for _, p := range pl.all() {
+		name := p.Name + "_" + strings.ReplaceAll(p.Version, ":", "%3a") + "_" + p.Arch + ".deb"
+		if _, err := os.Stat(filepath.Join(root, "var/cache/apt/archives", name)); err != nil {
+			return fmt.Errorf("package %s: reinstalling needs its .deb: %w", p.Name, err)
+		}
+		debs[p.infoName()] = "/var/cache/apt/archives/" + name
+	}
+	paths := func(ps []pkg) []string {
+		out := make([]string, len(ps))
+		for i, p := range ps {
+			out[i] = debs[p.infoName()]
+		}
+		return out
+	}
+	// Start from an empty database, as debootstrap's first stage leaves it.
+	admin := filepath.Join(root, "var/lib/dpkg")
+	if err := os.WriteFile(filepath.Join(admin, "status"), nil, 0o644); err != nil {
+		return fmt.Errorf("emptying the dpkg status: %w", err)
+	}
+	info := filepath.Join(admin, "info")
+	if err := os.RemoveAll(info); err != nil {
+		return fmt.Errorf("emptying the dpkg database: %w", err)
+	}
+	if err := os.Mkdir(info, 0o755); err != nil {
+		return fmt.Errorf("emptying the dpkg database: %w", err)
+	}
+	if err := r.run(ctx, "", nil, "/sbin/ldconfig"); err != nil {
+		return err
+	}
+	for _, p := range pl.Core {
+		if err := dpkg(ctx, r, p.Name, "--force-depends", "--install", debs[p.infoName()]); err != nil {
+			return err
+		}
+		if p.Name == "dpkg" {
+			if err := defaultLocaltime(root); err != nil {
+				return err
+			}
+		}
+	}
+	if len(pl.Required) > 0 {
+		if err := dpkg(ctx, r, "", append([]string{"--force-depends", "--unpack"}, paths(pl.Required)...)...); err != nil {
+			return err
+		}
+		if err := dpkg(ctx, r, "", "--configure", "--pending", "--force-configure-any", "--force-depends"); err != nil {
+			return err
+		}
+	}
+	if len(pl.Rest) > 0 {
+		if err := dpkg(ctx, r, "", append([]string{"--force-overwrite", "--force-confold", "--unpack"}, paths(pl.Rest)...)...); err != nil {
+			return err
+		}
+	}
+	return dpkg(ctx, r, "", "--force-confold", "--configure", "-a")
+}
+
+// defaultLocaltime links /etc/localtime to UTC when nothing set it, as
+// debootstrap does after installing dpkg.
+func defaultLocaltime(root string) error {
+	p := filepath.Join(root, "etc/localtime")
+	if _, err := os.Lstat(p); err == nil {
+		return nil
+	}
+	if err := os.Symlink("/usr/share/zoneinfo/UTC", p); err != nil {
+		return fmt.Errorf("linking /etc/localtime: %w", err)
+	}
+	return nil
+}
+
+// guards records what prepare changed in the root, to undo it.
+type guards struct {
+	ssd       []string // start-stop-daemon paths moved to .REAL
+	policy    bool     // policy-rc.d written by us
+	oldPolicy []byte   // a policy-rc.d the tree had
+	awk       bool     // /usr/bin/awk -> mawk written by us
+}
+
+// prepare makes the root ready for chroot: mount points, device nodes,
+// policy-rc.d, the fake start-stop-daemon, trigger interests, awk.
+func prepare(root string) (*guards, error) {
+	g := &guards{}
+	for _, d := range []struct {
+		name string
+		mode os.FileMode
+	}{{"proc", 0o555}, {"sys", 0o555}, {"dev", 0o755}, {"dev/pts", 0o755}, {"dev/shm", 0o1777}, {"usr/sbin", 0o755}, {"etc", 0o755}, {"root", 0o700}} {
+		p := filepath.Join(root, d.name)
+		if _, err := os.Lstat(p); err == nil {
+			continue
+		}
+		if err := os.Mkdir(p, d.mode); err != nil {
+			return nil, fmt.Errorf("preparing the chroot: %w", err)
+		}
+		if err := os.Chmod(p, d.mode); err != nil {
+			return nil, fmt.Errorf("preparing the chroot: %w", err)
+		}
+	}
+	if err := makeDevices(root); err != nil {
+		return nil, err
+	}
+	pol := filepath.Join(root, "usr/sbin/policy-rc.d")
+	if b, err := os.ReadFile(pol); err == nil {
+		g.oldPolicy = b
+	}
+	if err := os.WriteFile(pol, []byte(policyRcD), 0o755); err != nil {
+		return nil, fmt.Errorf("writing policy-rc.d: %w", err)
+	}
+	g.policy = true
+	// Both names may be one file (merged /usr): find them all first.
+	var seen []os.FileInfo
+	var ssd []string
+	for _, p := range []string{"sbin/start-stop-daemon", "usr/sbin/start-stop-daemon"} {
+		hp := filepath.Join(root, p)
+		st, err := os.Stat(hp)
+		if err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		if !slices.ContainsFunc(seen, func(s os.FileInfo) bool { return os.SameFile(s, st) }) {
+			seen = append(seen, st)
+			ssd = append(ssd, hp)
+		}
+	}
+	for _, hp := range ssd {
+		if err := os.Rename(hp, hp+".REAL"); err != nil {
+			return nil, fmt.Errorf("guarding start-stop-daemon: %w", err)
+		}
+		g.ssd = append(g.ssd, hp)
+		if err := os.WriteFile(hp, []byte(fakeSSD), 0o755); err != nil {
+			return nil, fmt.Errorf("guarding start-stop-daemon: %w", err)
+		}
+	}
+	if err := writeTriggerInterests(root); err != nil {
+		return nil, err
+	}
+	awk := filepath.Join(root, "usr/bin/awk")
+	if _, err := os.Lstat(awk); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(root, "usr/bin/mawk")); err == nil {
+			if err := os.Symlink("mawk", awk); err != nil {
+				return nil, fmt.Errorf("linking awk: %w", err)
+			}
+			g.awk = true
+		}
+	}
+	return g, nil
+}
+
+// dropAwk removes the temporary awk link before mawk sets its alternative.
+func (g *guards) dropAwk(root string) error {
+	if !g.awk {
+		return nil
+	}
+	g.awk = false
+	p := filepath.Join(root, "usr/bin/awk")
+	if target, err := os.Readlink(p); err == nil && target == "mawk" {
+		if err := os.Remove(p); err != nil {
+			return fmt.Errorf("removing the temporary awk link: %w", err)
+		}
+	}
+	return nil
+}
+
+// undo restores what prepare changed (device nodes stay).
+func (g *guards) undo(root string) error {
+	if err := g.dropAwk(root); err != nil {
+		return err
+	}
+	for _, p := range g.ssd {
+		if err := os.Rename(p+".REAL", p); err != nil {
+			return fmt.Errorf("restoring start-stop-daemon: %w", err)
+		}
+	}
+	g.ssd = nil
+	if g.policy {
+		pol := filepath.Join(root, "usr/sbin/policy-rc.d")
+		var err error
+		if g.oldPolicy != nil {
+			err = os.WriteFile(pol, g.oldPolicy, 0o755)
+		} else {
+			err = os.Remove(pol)
+		}
+		if err != nil {
+			return fmt.Errorf("removing policy-rc.d: %w", err)
+		}
+		g.policy = false
+	}
+	return nil
+}
+
+// makeDevices creates debootstrap's basic device nodes and links in /dev
+// when missing.
+func makeDevices(root string) error {
+	dev := filepath.Join(root, "dev")
+	for _, n := range devNodes {
+		p := filepath.Join(dev, n.name)
+		if _, err := os.Lstat(p); err == nil {
+			continue
+		}
+		if err := unix.Mknod(p, unix.S_IFCHR|n.mode, int(unix.Mkdev(n.major, n.minor))); err != nil {
+			return fmt.Errorf("creating /dev/%s: %w", n.name, err)
+		}
+		if err := unix.Chmod(p, n.mode); err != nil {
+			return fmt.Errorf("creating /dev/%s: %w", n.name, err)
+		}
+	}
+	for _, l := range devLinks {
+		p := filepath.Join(dev, l[0])
+		if _, err := os.Lstat(p); err == nil {
+			continue
+		}
+		if err := os.Symlink(l[1], p); err != nil {
+			return fmt.Errorf("creating /dev/%s: %w", l[0], err)
+		}
+	}
+	return nil
+}
+
+// devNodes are debootstrap's setup_devices_simple nodes.
+var devNodes = []struct {
+	name         string
+	mode         uint32
+	major, minor uint32
+}{
+	{"console", 0o600, 5, 1}, {"full", 0o666, 1, 7}, {"null", 0o666, 1, 3},
+	{"ptmx", 0o666, 5, 2}, {"random", 0o666, 1, 8}, {"tty", 0o666, 5, 0},
+	{"urandom", 0o666, 1, 9}, {"zero", 0o666, 1, 5},
+}
+
+// devLinks are its /dev links.
+var devLinks = [][2]string{{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}}

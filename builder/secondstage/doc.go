@@ -1,0 +1,48 @@
+// Package secondstage configures a Debian root tree that the first stage
+// (package unpack) left with every package "unpacked": it is xenimg's
+// equivalent of "debootstrap --second-stage".
+//
+// Three ways are offered (Mode):
+//
+//   - Chroot: the tree is written to a host directory and the guest's own
+//     dpkg configures it under chroot(2), as root. Each command runs in
+//     fresh mount and PID namespaces where /proc, /sys and /dev/pts are
+//     mounted: when the command ends (or is killed on context
+//     cancellation) the kernel tears the mounts down and kills any daemon a
+//     maintainer script left behind, so nothing leaks on the host on any
+//     path, errors and SIGKILL included. /usr/sbin/policy-rc.d (exit 101)
+//     and a fake start-stop-daemon keep services from starting while
+//     configuring, as debootstrap does; both are removed afterwards.
+//     Packages are configured the way debootstrap's second stage orders
+//     them: base-passwd, base-files, dpkg, libc, perl-base, mawk and
+//     debconf one by one, then the rest of the required list, then all the
+//     others. Because the packages are already unpacked, each package's
+//     preinst is run with "install" (as dpkg would have before unpacking)
+//     and then "dpkg --configure" is run, instead of unpacking every .deb a
+//     second time; Options.Reinstall selects debootstrap's slower way
+//     ("dpkg --install" of the cached .debs) instead. The result is made a
+//     reproducible template: host keys, machine ids, random seeds, logs,
+//     caches and apt lists are removed, /etc/shadow change dates are set to
+//     the epoch day, and every mtime later than the epoch is clamped to it.
+//   - Firstboot: the tree is left unconfigured and /sbin/xenimg-firstboot,
+//     a POSIX sh script, does the same configuration when the guest first
+//     boots with init=/sbin/xenimg-firstboot on its kernel command line,
+//     then replaces itself by a stub that execs /sbin/init.
+//   - None: nothing is done ("debootstrap --foreign").
+//
+// Auto picks Chroot when this process is root and the guest's architecture
+// runs here (natively, or through a binfmt_misc emulator registered with
+// the F flag), and Firstboot otherwise.
+//
+// The basic device nodes of debootstrap's setup_devices (null, zero, full,
+// random, urandom, tty, console, ptmx, and the fd, stdin, stdout, stderr
+// links) are created in /dev when missing and kept, as debootstrap keeps
+// them: a guest without udev or devtmpfs needs them to boot.
+//
+// Not supported: cross-configuring without an emulator (use Firstboot),
+// dpkg triggers activated by files during unpacking (there was no dpkg
+// --unpack: ldconfig is run explicitly instead, and the trigger interest
+// files are written from the packages' triggers control files so later
+// installs in the guest activate triggers as usual), debconf
+// preseeding.
+package secondstage

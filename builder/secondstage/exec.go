@@ -1,0 +1,138 @@
+package secondstage
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// inNamespace is run by the host's /bin/sh as PID 1 of fresh mount and
+// PID namespaces: it mounts /proc, /sys and /dev/pts under the root, then
+// becomes the chrooted command. When that command ends, the kernel kills
+// every process left in the namespace and drops the mounts with it.
+const inNamespace = `set -e
+r=$1; shift
+mount --make-rprivate / 2>/dev/null || true
+mount -t proc proc "$r/proc"
+mount -t sysfs sysfs "$r/sys"
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$r/dev/pts" 2>/dev/null || true
+exec chroot "$r" "$@"
+`
+
+// tailLines is how many lines of a failing command's output an error shows.
+const tailLines = 25
+
+// runner runs commands inside the guest root.
+type runner struct {
+	root string
+	env  []string // guest environment
+	log  *slog.Logger
+}
+
+// ExecError is a command of the second stage that failed: it names the
+// package being configured (if any), the command and the last lines of its
+// output.
+type ExecError struct {
+	Package string   // "" when the command was not about one package
+	Command []string // as run inside the guest
+	Tail    string   // last lines of the combined output
+	Err     error
+}
+
+func (e *ExecError) Error() string {
+	var b strings.Builder
+	b.WriteString("secondstage: ")
+	if e.Package != "" {
+		fmt.Fprintf(&b, "package %s: ", e.Package)
+	}
+	fmt.Fprintf(&b, "running %q in the guest: %v", strings.Join(e.Command, " "), e.Err)
+	if e.Tail != "" {
+		b.WriteString("; last output:\n")
+		b.WriteString(e.Tail)
+	}
+	return b.String()
+}
+
+func (e *ExecError) Unwrap() error { return e.Err }
+
+// run runs argv chrooted into the guest root with the guest environment
+// plus extra; the combined output goes to the log line by line, at debug
+// level.
+func (r *runner) run(ctx context.Context, pkgName string, extra []string, argv ...string) error {
+	cmd := exec.CommandContext(ctx, "/bin/sh", append([]string{"-c", inNamespace, "xenimg-secondstage", r.root}, argv...)...)
+	cmd.Env = append(append([]string{}, r.env...), extra...)
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:   syscall.CLONE_NEWPID,
+		Unshareflags: syscall.CLONE_NEWNS,
+		Setpgid:      true,
+	}
+	cmd.WaitDelay = 10 * time.Second
+	out := &logWriter{log: r.log, pkg: pkgName}
+	cmd.Stdout, cmd.Stderr = out, out
+	start := time.Now()
+	err := cmd.Run()
+	out.flush()
+	r.log.Debug("guest command", "cmd", strings.Join(argv, " "), "package", pkgName, "took", time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		return &ExecError{Package: pkgName, Command: argv, Tail: out.tail(), Err: err}
+	}
+	return nil
+}
+
+// logWriter splits output into lines, logs each and keeps the last ones.
+type logWriter struct {
+	mu      sync.Mutex
+	log     *slog.Logger
+	pkg     string
+	partial []byte
+	last    []string
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.partial = append(w.partial, p...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			break
+		}
+		w.line(string(w.partial[:i]))
+		w.partial = w.partial[i+1:]
+	}
+	return len(p), nil
+}
+
+func (w *logWriter) line(s string) {
+	s = strings.TrimRight(s, "\r")
+	w.log.Debug("guest", "package", w.pkg, "out", s)
+	w.last = append(w.last, s)
+	if len(w.last) > tailLines {
+		w.last = w.last[len(w.last)-tailLines:]
+	}
+}
+
+func (w *logWriter) flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.partial) > 0 {
+		w.line(string(w.partial))
+		w.partial = nil
+	}
+}
+
+func (w *logWriter) tail() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.last, "\n")
+}
