@@ -27,6 +27,13 @@
 // then name. Such relations are settled after the first-alternative
 // closure, so the outcome never depends on map order.
 //
+// Versions: the candidate of a name is its highest version; a lower one
+// from the indexes is taken only when a relation rules the higher out.
+// Only one version of a name is selected: a later relation it does not
+// satisfy is a DepError naming both dependency chains. debootstrap looks
+// at the Depends of every version of a name; this package at the selected
+// one's only.
+//
 // The universe holds one architecture plus "all". Multi-Arch matters only
 // for qualifiers: "pkg:any" is satisfied by a package marked Multi-Arch:
 // allowed; "pkg:native" and "pkg:ARCH" by the target architecture; any

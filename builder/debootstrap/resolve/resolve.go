@@ -265,7 +265,11 @@ func (r *resolver) close(seeds []string, list List) error {
 			for _, rels := range [2]control.Relations{n.pkg.PreDepends, n.pkg.Depends} {
 				for _, rel := range rels {
 					first := rel[0]
-					if !r.excl[first.Name] {
+					if s, ok := r.sel[first.Name]; ok {
+						if ok, _ := r.archOK(first, s.pkg); ok && first.Op.Satisfied(s.pkg.Version, first.Version) {
+							continue
+						}
+					} else if !r.excl[first.Name] {
 						if p, _ := r.real(first); p != nil {
 							add(p, n, rel.String())
 							continue
@@ -285,6 +289,11 @@ func (r *resolver) close(seeds []string, list List) error {
 			p, reasons := r.choose(d.rel)
 			if p == nil {
 				return &DepError{Chain: chain(d.from), Relation: d.rel.String(), Reasons: reasons}
+			}
+			if s, ok := r.sel[p.Name]; ok && s.pkg != p {
+				// Only one version of a name can be installed.
+				why := fmt.Sprintf("%s %s is already selected (%s)", s.pkg.Name, s.pkg.Version, strings.Join(chain(s), " -> "))
+				return &DepError{Chain: chain(d.from), Relation: d.rel.String(), Reasons: append(reasons, why)}
 			}
 			add(p, d.from, d.rel.String())
 		}

@@ -305,6 +305,39 @@ Version: 1
 Architecture: amd64
 Provides: v (= 2)
 `},
+		{name: "one version per name", include: "a,c", err: "resolve: c -> b (>= 2): no candidate: b 1 is already selected (a -> b)", pkgs: `
+Package: a
+Version: 1
+Architecture: amd64
+Depends: b (<< 2)
+
+Package: c
+Version: 1
+Architecture: amd64
+Depends: b (>= 2)
+
+Package: b
+Version: 2
+Architecture: amd64
+
+Package: b
+Version: 1
+Architecture: amd64
+`},
+		{name: "older version when the newest does not fit", include: "a", want: "a apt b base-files", pkgs: `
+Package: a
+Version: 1
+Architecture: amd64
+Depends: b (<< 2)
+
+Package: b
+Version: 2
+Architecture: amd64
+
+Package: b
+Version: 1
+Architecture: amd64
+`},
 		{name: "cycle", include: "a", want: "a apt b base-files", pkgs: `
 Package: a
 Version: 1
