@@ -291,11 +291,14 @@ func renderEtc(r *Recipe, s debootstrap.Suite, rootUUID, swapUUID [16]byte) (map
 		Hostname: r.System.Hostname, Interface: n.Interface,
 		Nameservers: n.Nameservers, Gateway: n.Gateway,
 		Mirror: r.Suite.Mirror, Codename: r.Suite.Codename, Components: r.Suite.Components,
-		Security:   !s.Archived && s.Security != "" && !strings.HasPrefix(r.Suite.Mirror, "file://"),
+		Security:   !s.Archived && s.Security != "" && !strings.HasPrefix(r.Suite.Mirror, "file://") && r.Suite.SourcesMirror == "",
 		Filesystem: r.Image.Filesystem,
 		RootDevice: "/dev/" + r.Xen.RootDevice,
 		UseUUID:    s.UUIDMount,
 		RootUUID:   uuidString(rootUUID),
+	}
+	if r.Suite.SourcesMirror != "" {
+		d.Mirror = r.Suite.SourcesMirror
 	}
 	if r.Image.SwapBytes > 0 {
 		d.SwapDevice = "/dev/" + r.Xen.SwapDevice

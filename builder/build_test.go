@@ -212,6 +212,32 @@ func TestBuildSarge(t *testing.T) {
 	}
 }
 
+func TestBuildSourcesMirror(t *testing.T) {
+	mirror, _ := sargeMirror(t)
+	r := sargeRecipe(t, mirror, testarchive.PublicKeyring(t, testarchive.KeySarge, false),
+		"allow_expired_keys = true", "allow_expired_keys = true\nsources_mirror = \"http://10.0.0.1/debian\"")
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := Build(context.Background(), r, buildOpts(t, r, out, nil)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(out, "root.img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fsys, err := ext3.Open(f, ext3.OpenOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := fsys.ReadFile("etc/apt/sources.list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "deb http://10.0.0.1/debian sarge main") || strings.Contains(string(data), mirror) {
+		t.Errorf("sources.list does not name the sources mirror only:\n%s", data)
+	}
+}
+
 func TestBuildReproducible(t *testing.T) {
 	mirror, _ := sargeMirror(t)
 	r := sargeRecipe(t, mirror, testarchive.PublicKeyring(t, testarchive.KeySarge, false))

@@ -47,6 +47,9 @@ type SuiteSection struct {
 	Exclude          []string `toml:"exclude"`
 	Keyring          string   `toml:"keyring"`
 	AllowExpiredKeys bool     `toml:"allow_expired_keys"`
+	// SourcesMirror is the mirror the guest's sources.list names, when it
+	// differs from the one the build uses (a dom0 serving `xenimg mirror`).
+	SourcesMirror string `toml:"sources_mirror"`
 }
 
 // ImageSection says what images to write.
@@ -292,6 +295,9 @@ func (r *Recipe) validate() error {
 	}
 	if !(strings.HasPrefix(s.Mirror, "http://") || strings.HasPrefix(s.Mirror, "https://") || strings.HasPrefix(s.Mirror, "file://")) {
 		add(r.fail("suite.mirror", "%q: a mirror is an http://, https:// or file:// URL", s.Mirror))
+	}
+	if m := s.SourcesMirror; m != "" && !(strings.HasPrefix(m, "http://") || strings.HasPrefix(m, "https://") || strings.HasPrefix(m, "file://") || strings.HasPrefix(m, "ftp://")) {
+		add(r.fail("suite.sources_mirror", "%q: a mirror is an http://, https://, ftp:// or file:// URL", m))
 	}
 	if !contains(debootstrap.Variants, s.Variant) {
 		add(r.fail("suite.variant", "unknown variant %q (known: %s)", s.Variant, strings.Join(debootstrap.Variants, ", ")))
