@@ -591,3 +591,23 @@ func TestDeterministic(t *testing.T) {
 		}
 	}
 }
+
+func TestSeedsUsrMerge(t *testing.T) {
+	u := universe(t, "amd64", smallArchive)
+	for _, tc := range []struct {
+		codename, required, excl string
+	}{
+		{"bullseye", "base-files mawk", ""},
+		{"bookworm", "base-files mawk usr-is-merged", "usrmerge"},
+		{"trixie", "base-files mawk", "usrmerge"},
+		{"sid", "base-files mawk", "usrmerge"},
+	} {
+		req, _, excl, err := Seeds(u, Options{Codename: tc.codename, Variant: Minbase})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(req, " ") != tc.required || strings.Join(excl, " ") != tc.excl {
+			t.Errorf("%s: required %v excludeDeps %v", tc.codename, req, excl)
+		}
+	}
+}
