@@ -358,10 +358,11 @@ func (w *Writer) putBlock(f *wfile, data []byte) error {
 	return w.queue(b, data)
 }
 
-// finishFile writes f's indirect blocks.
+// finishFile writes f's indirect blocks. The data run stays pending: the
+// next file's blocks usually continue it.
 func (w *Writer) finishFile(f *wfile) error {
-	if err := w.flushRun(); err != nil {
-		return err
+	if len(f.order) == 0 {
+		return nil
 	}
 	buf := make([]byte, w.l.bs)
 	for _, b := range f.order {
