@@ -150,3 +150,34 @@ func TestMirrorIsAMirror(t *testing.T) {
 		t.Error("debootstrap (as root) is needed under CI")
 	}
 }
+
+func TestResolvePrintsSortedSet(t *testing.T) {
+	recipe := sargeSetup(t)
+	code, out, errOut := run(t, "resolve", "--cache", t.TempDir(), recipe)
+	if code != exitOK {
+		t.Fatalf("resolve: %s", errOut)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) < 100 {
+		t.Fatalf("resolve printed %d lines", len(lines))
+	}
+	seen := map[string]bool{}
+	for i, l := range lines {
+		f := strings.Fields(l)
+		if len(f) != 3 || (f[2] != "i386" && f[2] != "all") {
+			t.Errorf("line %d %q is not `name version arch`", i+1, l)
+		}
+		if i > 0 && lines[i-1] >= l {
+			t.Errorf("lines %d and %d out of order: %q, %q", i, i+1, lines[i-1], l)
+		}
+		seen[f[0]] = true
+	}
+	for _, want := range []string{"base-files", "libc6", "ssh", "pvm", "make", "m4", "dpkg"} {
+		if !seen[want] {
+			t.Errorf("resolved set lacks %s", want)
+		}
+	}
+	if !strings.Contains(errOut, "expired") {
+		t.Errorf("stderr does not warn about the expired archive key:\n%s", errOut)
+	}
+}
