@@ -1,0 +1,35 @@
+// Package clone turns a template made by xenimg build (root.img, swap.img,
+// recipe.toml, manifest.json) into N cluster slaves, each with its own
+// identity, and writes the master's side of the cluster.
+//
+// Targets: "dir" makes DIR/slaves/<hostname>/root.img and swap.img as
+// sparse files, by reflink (FICLONE) where the filesystem supports it and
+// otherwise by copying only the blocks the template's ext3 bitmaps mark in
+// use (holes and all-zero blocks stay holes). "lvm:VG" creates inactive
+// logical volumes with lvm2 and writes them through their physical volumes
+// (package clone/lvm), so no device-mapper is needed.
+//
+// Every slave is then edited in place with builder/ext3's editor, without
+// mounting: /etc/hostname, /etc/hosts, /etc/mailname, the address in
+// /etc/network/interfaces, SSH host keys, /root/.ssh/authorized_keys and
+// authorized_keys2, machine-id, random seeds, udev persistent-net rules,
+// DHCP leases, the filesystem UUID and the swap UUID (and fstab's UUID=
+// lines that named the template's). The master gets DIR/cluster/ (hosts,
+// pvm_hosts, mpi_hosts, known_hosts, ssh_config, inventory.json, ssh/ with
+// its key pair) and DIR/xen/<hostname>.cfg.
+//
+// Secrets: every key, UUID, machine-id and random seed derives from one
+// 32-byte seed (DIR/cluster/ssh/seed, or Options.Seed). The package never
+// draws randomness itself: a new seed is read from Options.Rand, which the
+// command sets to crypto/rand.
+//
+// Atomicity: new slaves are made under staging names (dir) or removed on
+// failure (lvm), and published only when every slave of the run succeeded.
+// Existing slaves are never touched without Options.Force; their host keys
+// are read back from their images for known_hosts.
+//
+// Not supported: templates on LVM (snapshots of a template LV), network
+// configuration other than ifupdown's /etc/network/interfaces (a slave
+// whose template uses DHCP or has no interfaces file keeps it and gets its
+// address from DHCP by MAC), guests whose root is not ext2/ext3.
+package clone

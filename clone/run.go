@@ -1,0 +1,480 @@
+package clone
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/xenimg/xenimg/builder"
+	"github.com/xenimg/xenimg/builder/ext3"
+	"github.com/xenimg/xenimg/builder/swap"
+	"github.com/xenimg/xenimg/clone/lvm"
+	"github.com/xenimg/xenimg/clone/plan"
+	"github.com/xenimg/xenimg/clone/sshkey"
+)
+
+// Result says what a run did.
+type Result struct {
+	Made []string // host names of the slaves made (or replaced) by this run
+	Kept []string // host names of existing slaves left as they were
+	// ClusterDir is DIR/cluster; IdentityFile the master's private key.
+	ClusterDir, IdentityFile string
+}
+
+// ParseSeed reads a seed file: 32 raw bytes, or 64 hex digits with
+// optional white space around them.
+func ParseSeed(data []byte) (sshkey.Seed, error) {
+	var s sshkey.Seed
+	if len(data) == len(s) {
+		copy(s[:], data)
+		return s, nil
+	}
+	t := strings.TrimSpace(string(data))
+	if len(t) == 2*len(s) {
+		if b, err := hex.DecodeString(t); err == nil {
+			copy(s[:], b)
+			return s, nil
+		}
+	}
+	return s, fmt.Errorf("a seed is 32 bytes or 64 hex digits, got %d bytes", len(data))
+}
+
+// writeAtomic writes data to name through a temporary file in the same
+// directory and a rename.
+func writeAtomic(name string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp-")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, name)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	return nil
+}
+
+// clusterSeed returns Options.Seed, or DIR/cluster/ssh/seed, creating it
+// from Options.Rand on the first run.
+func (c *Cloner) clusterSeed() (sshkey.Seed, error) {
+	if c.o.Seed != nil {
+		return *c.o.Seed, nil
+	}
+	p := filepath.Join(c.dir, "cluster", "ssh", "seed")
+	data, err := os.ReadFile(p)
+	if err == nil {
+		s, err := ParseSeed(data)
+		if err != nil {
+			return s, fmt.Errorf("reading %s: %w", p, err)
+		}
+		return s, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return sshkey.Seed{}, err
+	}
+	if c.o.Rand == nil {
+		return sshkey.Seed{}, fmt.Errorf("%s does not exist and no source of randomness was given", p)
+	}
+	var s sshkey.Seed
+	if _, err := io.ReadFull(c.o.Rand, s[:]); err != nil {
+		return s, fmt.Errorf("creating the cluster seed: %w", err)
+	}
+	if err := writeAtomic(p, s[:], 0o600); err != nil {
+		return s, err
+	}
+	c.log.Info("created the cluster secret", "path", p)
+	return s, nil
+}
+
+// masterKey returns the master's public key and private key path, making
+// the key pair on the first run and reusing it after.
+func (c *Cloner) masterKey(seed sshkey.Seed) (sshkey.PublicKey, string, error) {
+	sshDir := filepath.Join(c.dir, "cluster", "ssh")
+	set, err := sshkey.UserKey(sshkey.DeriveSeed(seed, "master"), c.era, sshkey.Options{Comment: "root@" + c.plan.Master.Hostname, RSABits: c.o.RSABits})
+	if err != nil {
+		return sshkey.PublicKey{}, "", err
+	}
+	priv := filepath.Join(sshDir, set.Files[0].Path)
+	pubPath := priv + ".pub"
+	if _, err := os.Stat(priv); err == nil {
+		data, err := os.ReadFile(pubPath)
+		if err != nil {
+			return sshkey.PublicKey{}, "", fmt.Errorf("reading the master's public key: %w", err)
+		}
+		k, err := sshkey.ParsePublicKey(data)
+		if err != nil {
+			return sshkey.PublicKey{}, "", fmt.Errorf("reading %s: %w", pubPath, err)
+		}
+		return k, priv, nil
+	}
+	for _, f := range set.Files {
+		if err := writeAtomic(filepath.Join(sshDir, f.Path), f.Data, f.Mode); err != nil {
+			return sshkey.PublicKey{}, "", err
+		}
+	}
+	c.log.Info("created the master's key pair", "path", priv)
+	return set.Keys[0].Public(), priv, nil
+}
+
+// made is a slave built by this run, not yet published.
+type made struct {
+	id    *identity
+	stage string   // dir target: staging directory
+	lvs   []string // lvm target: LVs created
+}
+
+// Run makes the missing slaves (every slave with Force), publishes them
+// when all succeeded, then writes the domain configs and the cluster
+// files for slaves 1..N.
+func (c *Cloner) Run(ctx context.Context) (res *Result, err error) {
+	clusterDir := filepath.Join(c.dir, "cluster")
+	if err := os.MkdirAll(filepath.Join(clusterDir, "ssh"), 0o700); err != nil {
+		return nil, fmt.Errorf("clone: %w", err)
+	}
+	seed, err := c.clusterSeed()
+	if err != nil {
+		return nil, fmt.Errorf("clone: %w", err)
+	}
+	master, identityFile, err := c.masterKey(seed)
+	if err != nil {
+		return nil, fmt.Errorf("clone: %w", err)
+	}
+	authorized := append([]sshkey.PublicKey{master}, c.o.ExtraKeys...)
+	res = &Result{ClusterDir: clusterDir, IdentityFile: identityFile}
+
+	tf, err := os.Open(c.tmpl.rootPath)
+	if err != nil {
+		return nil, fmt.Errorf("clone: %w", err)
+	}
+	defer tf.Close()
+	data := dataRanges(tf, c.tmpl.rootSize)
+
+	if c.plan.Target.Kind == "dir" {
+		if err := os.MkdirAll(filepath.Join(c.dir, "slaves"), 0o755); err != nil {
+			return nil, fmt.Errorf("clone: %w", err)
+		}
+	}
+	work := make([]*made, len(c.plan.Slaves))
+	defer func() {
+		if err != nil {
+			c.discard(work)
+		}
+	}()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.o.Jobs)
+	for i, s := range c.plan.Slaves {
+		if !c.todo(i) {
+			res.Kept = append(res.Kept, s.Hostname)
+			continue
+		}
+		m := &made{}
+		work[i] = m
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			id, err := c.newIdentity(s, seed, authorized)
+			if err != nil {
+				return &Error{s.Hostname, err}
+			}
+			m.id = id
+			if c.plan.Target.Kind == "lvm" {
+				err = c.makeLVMSlave(gctx, i, m, tf)
+			} else {
+				err = c.makeDirSlave(gctx, m, tf, data)
+			}
+			if err != nil {
+				return &Error{s.Hostname, err}
+			}
+			c.log.Info("made slave", "name", s.Hostname, "ip", s.IP.String(), "mac", s.MAC.String())
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("clone: %w", ctx.Err())
+		}
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("clone: %w", err)
+	}
+	// Publish.
+	for i, m := range work {
+		if m == nil {
+			continue
+		}
+		s := c.plan.Slaves[i]
+		if c.plan.Target.Kind == "dir" {
+			if err := c.publishDir(s, m); err != nil {
+				return nil, &Error{s.Hostname, err}
+			}
+		}
+		m.stage, m.lvs = "", nil // published: nothing to discard
+		c.keys[s.Hostname] = m.id.publicKeys()
+		res.Made = append(res.Made, s.Hostname)
+	}
+	if err := c.writeDomains(); err != nil {
+		return res, fmt.Errorf("clone: %w", err)
+	}
+	if err := c.writeCluster(identityFile); err != nil {
+		return res, fmt.Errorf("clone: %w", err)
+	}
+	return res, nil
+}
+
+// discard removes what unfinished slaves left.
+func (c *Cloner) discard(work []*made) {
+	for _, m := range work {
+		if m == nil {
+			continue
+		}
+		if m.stage != "" {
+			os.RemoveAll(m.stage)
+		}
+		for _, lv := range m.lvs {
+			if err := c.lvm.Remove(context.Background(), c.plan.Target.VG, lv); err != nil {
+				c.log.Error("removing a half-made volume", "vg", c.plan.Target.VG, "lv", lv, "err", err)
+			}
+		}
+	}
+}
+
+// makeDirSlave makes a slave's images in a staging directory.
+func (c *Cloner) makeDirSlave(ctx context.Context, m *made, tf *os.File, data [][2]int64) error {
+	s := m.id.slave
+	stage, err := os.MkdirTemp(filepath.Join(c.dir, "slaves"), ".staging-"+s.Hostname+"-")
+	if err != nil {
+		return err
+	}
+	m.stage = stage
+	// Images hold the slave's private host keys: owner only.
+	rootPath := filepath.Join(stage, "root.img")
+	f, err := os.OpenFile(rootPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if !reflink(f, tf) {
+		if err := f.Truncate(c.tmpl.rootSize); err != nil {
+			return err
+		}
+		if _, err := copyUsed(f, tf, c.tmpl.used, c.tmpl.blockSize, data, true); err != nil {
+			return fmt.Errorf("copying the template: %w", err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := c.editRoot(f, m.id); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if c.tmpl.swapPath == "" {
+		return nil
+	}
+	sf, err := os.OpenFile(filepath.Join(stage, "swap.img"), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	err = swap.Write(sf, c.tmpl.swapSize, swap.Options{UUID: m.id.swapUUID, Label: c.tmpl.swapLabel})
+	if cerr := sf.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing swap.img: %w", err)
+	}
+	return nil
+}
+
+// editRoot opens a slave's root filesystem on dev and applies its identity.
+func (c *Cloner) editRoot(dev ext3.Device, id *identity) error {
+	fsys, err := ext3.Open(dev, ext3.OpenOptions{Epoch: c.epoch})
+	if err != nil {
+		return fmt.Errorf("opening the copied filesystem: %w", err)
+	}
+	if err := c.edit(fsys, id); err != nil {
+		fsys.Close()
+		return err
+	}
+	if err := fsys.Close(); err != nil {
+		return fmt.Errorf("writing the filesystem's metadata: %w", err)
+	}
+	return nil
+}
+
+// publishDir moves a staged slave to DIR/slaves/<hostname>, replacing an
+// existing one (Force) only once the new one is complete.
+func (c *Cloner) publishDir(s plan.Slave, m *made) error {
+	final := filepath.Dir(c.volPath(s.RootPath))
+	var old string
+	if _, err := os.Lstat(final); err == nil {
+		o, err := os.MkdirTemp(filepath.Dir(final), ".old-"+s.Hostname+"-")
+		if err != nil {
+			return err
+		}
+		old = filepath.Join(o, "slave")
+		if err := os.Rename(final, old); err != nil {
+			os.Remove(o)
+			return err
+		}
+		defer os.RemoveAll(o)
+	}
+	if err := os.Rename(m.stage, final); err != nil {
+		if old != "" {
+			os.Rename(old, final)
+		}
+		return err
+	}
+	return nil
+}
+
+// makeLVMSlave creates a slave's LVs and writes them through their PVs.
+// Volumes of a slave being replaced (Force) are removed first.
+func (c *Cloner) makeLVMSlave(ctx context.Context, i int, m *made, tf *os.File) error {
+	s := m.id.slave
+	vg := c.plan.Target.VG
+	vols := []struct {
+		name string
+		size int64
+	}{{s.RootVolume, c.tmpl.rootSize}}
+	if c.tmpl.swapPath != "" {
+		vols = append(vols, struct {
+			name string
+			size int64
+		}{s.SwapVolume, c.tmpl.swapSize})
+	}
+	if c.state[i] != stateNew {
+		for _, v := range vols {
+			if err := c.lvm.Remove(ctx, vg, v.name); err != nil && !errors.Is(err, lvm.ErrLVNotFound) {
+				return fmt.Errorf("replacing %s/%s: %w", vg, v.name, err)
+			}
+		}
+	}
+	for _, v := range vols {
+		if err := c.lvm.Create(ctx, vg, v.name, v.size); err != nil {
+			return err
+		}
+		m.lvs = append(m.lvs, v.name)
+	}
+	rv, err := c.lvm.Open(ctx, vg, s.RootVolume, os.O_RDWR)
+	if err != nil {
+		return err
+	}
+	defer rv.Close()
+	// The LV is not zeroed: every used block is written, zeros included.
+	if _, err := copyUsed(rv, tf, c.tmpl.used, c.tmpl.blockSize, nil, false); err != nil {
+		return fmt.Errorf("copying the template to %s/%s: %w", vg, s.RootVolume, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := c.editRoot(rv, m.id); err != nil {
+		return err
+	}
+	if err := rv.Sync(); err != nil {
+		return err
+	}
+	if err := rv.Close(); err != nil {
+		return err
+	}
+	if c.tmpl.swapPath == "" {
+		return nil
+	}
+	hdr, err := swap.Header(c.tmpl.swapSize, swap.Options{UUID: m.id.swapUUID, Label: c.tmpl.swapLabel})
+	if err != nil {
+		return err
+	}
+	sv, err := c.lvm.Open(ctx, vg, s.SwapVolume, os.O_RDWR)
+	if err != nil {
+		return err
+	}
+	defer sv.Close()
+	if _, err := sv.WriteAt(hdr, 0); err != nil {
+		return fmt.Errorf("writing the swap header of %s/%s: %w", vg, s.SwapVolume, err)
+	}
+	if err := sv.Sync(); err != nil {
+		return err
+	}
+	return sv.Close()
+}
+
+// writeDomains writes DIR/xen/<hostname>.cfg for every slave.
+func (c *Cloner) writeDomains() error {
+	xenDir := filepath.Join(c.dir, "xen")
+	if err := os.MkdirAll(xenDir, 0o755); err != nil {
+		return err
+	}
+	for _, s := range c.plan.Slaves {
+		in := builder.DomainInput{Name: s.Hostname, RootTarget: c.volPath(s.RootPath), MAC: s.MAC.String(), Firstboot: c.firstboot}
+		if c.tmpl.swapPath != "" {
+			in.SwapTarget = c.volPath(s.SwapPath)
+		}
+		cfg, err := builder.DomainConfig(c.recipe, in)
+		if err != nil {
+			return fmt.Errorf("domain config of %s: %w", s.Hostname, err)
+		}
+		p := filepath.Join(xenDir, s.Hostname+".cfg")
+		if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, cfg) {
+			continue
+		}
+		if err := writeAtomic(p, cfg, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeCluster writes the master's files for slaves 1..N.
+func (c *Cloner) writeCluster(identityFile string) error {
+	dir := filepath.Join(c.dir, "cluster")
+	known, err := c.plan.KnownHosts(c.keys)
+	if err != nil {
+		return err
+	}
+	knownPath := filepath.Join(dir, "known_hosts")
+	sshConfig, err := c.plan.SSHConfig(plan.SSHOptions{IdentityFile: identityFile, KnownHostsFile: knownPath, Legacy: c.era != sshkey.Modern})
+	if err != nil {
+		return err
+	}
+	inv, err := c.plan.InventoryJSON(c.keys)
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{
+		{"hosts", c.plan.Hosts()},
+		{"pvm_hosts", c.plan.PVMHosts()},
+		{"mpi_hosts", c.plan.MPIHosts()},
+		{"known_hosts", known},
+		{"ssh_config", sshConfig},
+		{"inventory.json", inv},
+	} {
+		if err := writeAtomic(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
