@@ -139,17 +139,9 @@ func preinsts(ctx context.Context, r *runner, root string, ps []pkg, dpkgVersion
 
 var errorProcessing = regexp.MustCompile(`error processing package (\S+)`)
 
-// dpkg runs dpkg in the guest; a failure names the first package dpkg
-// reported an error for, when the caller did not name one.
+// dpkg runs dpkg in the guest.
 func dpkg(ctx context.Context, r *runner, pkgName string, args ...string) error {
-	err := r.run(ctx, pkgName, nil, append([]string{"dpkg"}, args...)...)
-	var ee *ExecError
-	if errors.As(err, &ee) && ee.Package == "" {
-		if m := errorProcessing.FindStringSubmatch(ee.Tail); m != nil {
-			ee.Package = m[1]
-		}
-	}
-	return err
+	return r.run(ctx, pkgName, nil, append([]string{"dpkg"}, args...)...)
 }
 
 func dpkgVersion(pl plan) string {

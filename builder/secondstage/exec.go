@@ -28,6 +28,10 @@ exec chroot "$r" "$@"
 // tailLines is how many lines of a failing command's output an error shows.
 const tailLines = 25
 
+// contextLines is how many lines before dpkg's first error report an error
+// shows.
+const contextLines = 12
+
 // runner runs commands inside the guest root.
 type runner struct {
 	root string
@@ -79,6 +83,9 @@ func (r *runner) run(ctx context.Context, pkgName string, extra []string, argv .
 	start := time.Now()
 	err := cmd.Run()
 	out.flush()
+	if pkgName == "" {
+		pkgName = out.failed
+	}
 	r.log.Debug("guest command", "cmd", strings.Join(argv, " "), "package", pkgName, "took", time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		if ctx.Err() != nil {
@@ -96,6 +103,10 @@ type logWriter struct {
 	pkg     string
 	partial []byte
 	last    []string
+	// failed is the first package dpkg reported an error for, and context
+	// the lines up to that report.
+	failed  string
+	context []string
 }
 
 func (w *logWriter) Write(p []byte) (int, error) {
@@ -117,6 +128,12 @@ func (w *logWriter) line(s string) {
 	s = strings.TrimRight(s, "\r")
 	w.log.Debug("guest", "package", w.pkg, "out", s)
 	w.last = append(w.last, s)
+	if w.failed == "" {
+		if m := errorProcessing.FindStringSubmatch(s); m != nil {
+			w.failed = m[1]
+			w.context = append([]string{}, w.last[max(0, len(w.last)-contextLines):]...)
+		}
+	}
 	if len(w.last) > tailLines {
 		w.last = w.last[len(w.last)-tailLines:]
 	}
@@ -131,8 +148,17 @@ func (w *logWriter) flush() {
 	}
 }
 
+// tail is the last lines of output, preceded by the lines that led to
+// dpkg's first error report when that scrolled out of them.
 func (w *logWriter) tail() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return strings.Join(w.last, "\n")
+	last := strings.Join(w.last, "\n")
+	if len(w.context) > 0 {
+		ctx := strings.Join(w.context, "\n")
+		if !strings.Contains(last, ctx) {
+			return ctx + "\n[...]\n" + last
+		}
+	}
+	return last
 }
