@@ -145,6 +145,11 @@ func New(ctx context.Context, o Options) (*Cloner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clone: %s: %w", filepath.Join(dir, "recipe.toml"), err)
 	}
+	if o.Seed == nil && o.Rand == nil {
+		if _, err := os.Stat(filepath.Join(dir, "cluster", "ssh", "seed")); err != nil {
+			return nil, fmt.Errorf("clone: no cluster seed (%v) and no source of randomness to make one", err)
+		}
+	}
 	if c.tmpl, err = readTemplate(dir, r); err != nil {
 		return nil, err
 	}
