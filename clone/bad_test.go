@@ -90,10 +90,12 @@ func TestBadInput(t *testing.T) {
 			want: []string{"root.img", "block bitmaps mark"},
 		},
 		{
-			name:   "swap is not a swap area",
-			opts:   clone.Options{N: 1},
-			damage: func(t *testing.T, dir string) { os.WriteFile(filepath.Join(dir, "swap.img"), make([]byte, 8192), 0o644) },
-			want:   []string{"swap.img", "SWAPSPACE2"},
+			name: "swap is not a swap area",
+			opts: clone.Options{N: 1},
+			damage: func(t *testing.T, dir string) {
+				os.WriteFile(filepath.Join(dir, "swap.img"), make([]byte, 8192), 0o644)
+			},
+			want: []string{"swap.img", "SWAPSPACE2"},
 		},
 		{
 			name:   "no manifest",
