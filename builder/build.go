@@ -200,6 +200,9 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 	if err := setRootPassword(t, r, plan.Suite, seed, epoch.Unix()); err != nil {
 		return nil, err
 	}
+	if err := sshKeygenUnit(t, epoch.Unix()); err != nil {
+		return nil, err
+	}
 
 	// Images.
 	eo := ext3.Options{
@@ -402,6 +405,36 @@ func setRootPassword(t *tree.Tree, r *Recipe, s debootstrap.Suite, seed []byte, 
 		return err
 	}
 	return t.WriteFile("/etc/shadow", tree.Meta{Mode: n.Mode, UID: n.UID, GID: n.GID, Mtime: epoch}, []byte(strings.Join(lines, "\n")))
+}
+
+// sshKeygenUnit makes a systemd guest create missing SSH host keys before
+// sshd starts: the template carries none (every clone gets its own), and a
+// template booted on its own should still let its admin in. Slaves made by
+// clone have keys, so the unit's condition skips it there.
+func sshKeygenUnit(t *tree.Tree, epoch int64) error {
+	if _, err := t.Lookup("/lib/systemd/system/ssh.service"); err != nil {
+		return nil // no systemd or no sshd
+	}
+	unit := `[Unit]
+Description=Create missing SSH host keys (xenimg template)
+Before=ssh.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=multi-user.target
+`
+	m := tree.Meta{Mode: 0o644, Mtime: epoch}
+	if err := t.WriteFile("/etc/systemd/system/xenimg-ssh-keygen.service", m, []byte(unit)); err != nil {
+		return err
+	}
+	if err := t.MkdirAll("/etc/systemd/system/multi-user.target.wants", tree.Meta{Mode: 0o755, Mtime: epoch}); err != nil {
+		return err
+	}
+	return t.Symlink("/etc/systemd/system/xenimg-ssh-keygen.service", "/etc/systemd/system/multi-user.target.wants/xenimg-ssh-keygen.service", tree.Meta{Mode: 0o777, Mtime: epoch})
 }
 
 // fileSHA256 hashes a file.
