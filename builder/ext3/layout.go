@@ -54,6 +54,7 @@ type Options struct {
 	HashSeed        [16]byte  // dir_index hash seed; zero: derived from UUID
 	Epoch           time.Time // time of fs-level stamps, lost+found, implicit dirs and entries without times
 	Features        *Features // nil: FeaturesDefault; has_journal follows Journal
+	LinearDirs      bool      // never hash-index directories (with dir_index, multi-block directories get an htree)
 }
 
 // layout is the fixed geometry of a filesystem: where each group's metadata
@@ -391,7 +392,9 @@ func (l *layout) fits(u *Usage) bool {
 	}
 	need := data
 	dirs := u.Dirs + 2 // root and lost+found, if not counted
-	dirBlocks := dirs + u.EntryBytes/uint64(l.bs-264) + 1
+	// Linear or htree: every block may waste up to one maximal entry; an
+	// htree adds a root per directory and an index node per 100 leaves.
+	dirBlocks := 2*dirs + u.EntryBytes/uint64(l.bs-264) + u.EntryBytes/uint64(l.bs*100) + 1
 	need += dirBlocks + mapBlocks(dirBlocks, uint64(l.apb))
 	need += divCeil(16384, uint64(l.bs)) // lost+found
 	if l.compat&EXT2_FEATURE_COMPAT_RESIZE_INODE != 0 {

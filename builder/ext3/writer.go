@@ -98,6 +98,7 @@ type wnode struct {
 	links   uint16
 	block   [NBlocks]uint32
 	nblocks uint64 // fs blocks mapped (data + indirect)
+	flags   uint32 // i_flags
 	dir     *wdir
 	link    string // symlink target
 }
@@ -859,6 +860,10 @@ func (w *Writer) close() error {
 		return err
 	}
 	l := w.l
+	var seed [4]uint32
+	for i := range seed {
+		seed[i] = le.Uint32(w.o.HashSeed[4*i:])
+	}
 	// Directories, in inode order.
 	for _, n := range w.nodes {
 		if n == nil || n.dir == nil {
@@ -875,6 +880,12 @@ func (w *Writer) close() error {
 			}
 		}
 		data := w.dirBytes(n, min)
+		if len(data) > int(l.bs) && n.ino != LostFoundInode && l.compat&EXT2_FEATURE_COMPAT_DIR_INDEX != 0 && !w.o.LinearDirs {
+			if hb, ok := w.htreeBytes(n, seed); ok {
+				data = hb
+				n.flags |= EXT2_INDEX_FL
+			}
+		}
 		n.size = uint64(len(data))
 		f := w.newFile(n, fmt.Sprintf("directory inode %d", n.ino), int64(len(data)), false)
 		if err := w.writeAll(f, data); err != nil {
@@ -900,6 +911,7 @@ func (w *Writer) inode(n *wnode) Inode {
 	in.SetGID(n.gid)
 	in.SetFileSize(n.size)
 	in.LinksCount = n.links
+	in.Flags = n.flags
 	in.Block = n.block
 	in.Blocks = uint32(n.nblocks * uint64(w.l.bs/512))
 	if n.mode&S_IFMT == S_IFLNK && len(n.link) <= FastSymlinkMaxLen {

@@ -197,18 +197,43 @@ func regexpFind(s, key string) string {
 }
 
 func TestWriterLargeDirectory(t *testing.T) {
-	n := 50000
-	o := Options{Size: 64 << 20, BlockSize: 1024, InodeSize: 128, Journal: true, Inodes: uint32(n + 100), Epoch: time.Unix(1700000000, 0)}
-	entries := make([]entry, 0, n)
-	for i := 0; i < n; i++ {
-		entries = append(entries, entry{h: Header{Name: fmt.Sprintf("big/file-%05d", i), Mode: 0644}, c: &content{}})
-	}
-	img := writeImage(t, o, entries)
-	fsck(t, img)
-	mountCheck(t, img, expectFacts(o, entries))
-	// The directory needs double indirect blocks with 1 KiB blocks.
-	out, err := exec.Command(testenv.Tool(t, "debugfs"), "-R", "stat /big", img).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "(DIND)") {
-		t.Errorf("directory of %d entries has no double indirect block: %v\n%.2000s", n, err, out)
+	for _, c := range []struct {
+		name   string
+		n, bs  int
+		linear bool
+	}{
+		{"1k-linear", 50000, 1024, true},     // double indirect directory blocks
+		{"1k-htree", 50000, 1024, false},     // two index levels
+		{"4k-htree", 20000, 4096, false},     // one index level
+		{"4k-htree-small", 300, 4096, false}, // a root and two leaves
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := Options{Size: 64 << 20, BlockSize: c.bs, InodeSize: 128, Journal: true, Inodes: uint32(c.n + 100),
+				Epoch: time.Unix(1700000000, 0), LinearDirs: c.linear}
+			entries := make([]entry, 0, c.n)
+			for i := 0; i < c.n; i++ {
+				entries = append(entries, entry{h: Header{Name: fmt.Sprintf("big/file-%05d", i), Mode: 0644}, c: &content{}})
+			}
+			img := writeImage(t, o, entries)
+			fsck(t, img)
+			// The mount looks every name up through the kernel's htree code.
+			mountCheck(t, img, expectFacts(o, entries))
+			out, err := exec.Command(testenv.Tool(t, "debugfs"), "-R", "stat /big", img).CombinedOutput()
+			if err != nil {
+				t.Fatalf("debugfs: %v\n%s", err, out)
+			}
+			if c.linear && !strings.Contains(string(out), "(DIND)") {
+				t.Errorf("directory of %d entries has no double indirect block:\n%.2000s", c.n, out)
+			}
+			if indexed := strings.Contains(string(out), "Flags: 0x1000"); indexed == c.linear {
+				t.Errorf("directory indexed=%v, want %v:\n%.500s", indexed, !c.linear, out)
+			}
+			if !c.linear {
+				out, err := exec.Command(testenv.Tool(t, "debugfs"), "-R", "htree /big", img).CombinedOutput()
+				if err != nil || !strings.Contains(string(out), "Indirect levels:") {
+					t.Errorf("debugfs htree: %v\n%.1000s", err, out)
+				}
+			}
+		})
 	}
 }

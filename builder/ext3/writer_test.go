@@ -70,8 +70,11 @@ func (c *content) sum() [32]byte {
 	if c.size > hashLimit {
 		return [32]byte{}
 	}
+	if len(c.segs) == 1 && c.segs[0].off == 0 && int64(len(c.segs[0].data)) == c.size {
+		return sha256.Sum256(c.segs[0].data)
+	}
 	h := sha256.New()
-	if _, err := io.CopyBuffer(h, c.reader(), make([]byte, 1<<20)); err != nil {
+	if _, err := io.CopyBuffer(h, c.reader(), make([]byte, min(1<<20, c.size+1))); err != nil {
 		panic(err)
 	}
 	var s [32]byte
