@@ -53,6 +53,9 @@ func randomTree(r *rand.Rand, bs int64, isize int) []entry {
 		return time.Unix(int64(r.Int31()), int64(r.Intn(1e9)))
 	}
 	n := 1 + r.Intn(60)
+	if r.Intn(8) == 0 {
+		n = 1 + r.Intn(300) // multi-block (htree) directories
+	}
 	for i := 0; i < n; i++ {
 		h := Header{Uid: uint32(r.Intn(3)) * uint32(r.Intn(100000)), Gid: uint32(r.Intn(3)) * uint32(r.Intn(70000)), ModTime: tm()}
 		if r.Intn(3) == 0 {
