@@ -1,6 +1,7 @@
 package ext3
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -43,12 +44,14 @@ func benchTree(b *testing.B) (string, int64) {
 	return dir, total
 }
 
-func writeDir(b *testing.B, src, img string) {
+func writeDir(b *testing.B, src, img string) { writeDirSize(b, src, img, 1<<30) }
+
+func writeDirSize(b *testing.B, src, img string, size int64) {
 	f, err := os.Create(img)
 	if err != nil {
 		b.Fatal(err)
 	}
-	w, err := NewWriter(f, Options{Size: 1 << 30, Journal: true, Epoch: time.Unix(1700000000, 0)})
+	w, err := NewWriter(f, Options{Size: size, Journal: true, Epoch: time.Unix(1700000000, 0)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -74,6 +77,45 @@ func BenchmarkWriter(b *testing.B) {
 	}
 	b.StopTimer()
 	fsck(b, img) // the benchmarked image is a good one
+	// How close is Needed to what the tree really uses?
+	var u Usage
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		h := Header{Name: p, Mode: fi.Mode()}
+		if fi.Mode().IsRegular() {
+			h.Size = fi.Size()
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			h.Linkname, _ = os.Readlink(p)
+		}
+		u.Add(&h)
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	need, err := Needed(u, Options{Journal: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := exec.Command("dumpe2fs", "-h", img).Output()
+	if err == nil {
+		bc, fb := regexpFind(string(out), "Block count:"), regexpFind(string(out), "Free blocks:")
+		var nb, nf int64
+		fmt.Sscan(bc, &nb)
+		fmt.Sscan(fb, &nf)
+		b.ReportMetric(float64((nb-nf)*4096)/(1<<20), "used-MiB")
+	}
+	b.ReportMetric(float64(need)/(1<<20), "needed-MiB")
+	// The tree fits an image of exactly that size.
+	writeDirSize(b, src, img, need)
+	fsck(b, img)
 }
 
 // BenchmarkMke2fs runs mke2fs -t ext3 -d on the same tree, for comparison.

@@ -674,9 +674,9 @@ func (w *Writer) writeHeader(h *Header) error {
 		if n.size >= 1<<31 {
 			w.largeFile = true
 		}
-		max := w.maxFileSize()
-		if n.size > max {
-			return fmt.Errorf("size %d exceeds the largest file (%d bytes) for %d-byte blocks: %w", n.size, max, w.l.bs, ErrWriteTooLong)
+		limit := w.maxFileSize()
+		if n.size > limit {
+			return fmt.Errorf("size %d exceeds the largest file (%d bytes) for %d-byte blocks: %w", n.size, limit, w.l.bs, ErrWriteTooLong)
 		}
 		if h.Size > 0 {
 			w.cur = w.newFile(n, name, h.Size, true)
@@ -869,17 +869,17 @@ func (w *Writer) close() error {
 		if n == nil || n.dir == nil {
 			continue
 		}
-		min := 1
+		nblk := 1
 		if n.ino == LostFoundInode {
 			// As mke2fs: grow until 16 KiB and 2 blocks, at most 12 blocks.
 			for i, sz := 1, 0; i < NDirBlocks; i++ {
 				if sz += int(l.bs); sz >= 16384 && sz >= 2*int(l.bs) {
 					break
 				}
-				min++
+				nblk++
 			}
 		}
-		data := w.dirBytes(n, min)
+		data := w.dirBytes(n, nblk)
 		if len(data) > int(l.bs) && n.ino != LostFoundInode && l.compat&EXT2_FEATURE_COMPAT_DIR_INDEX != 0 && !w.o.LinearDirs {
 			if hb, ok := w.htreeBytes(n, seed); ok {
 				data = hb
