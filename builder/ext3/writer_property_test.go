@@ -528,3 +528,60 @@ func TestWriterAddDir(t *testing.T) {
 	want[""] = r
 	mountCheck(t, img, want)
 }
+
+type failingTarget struct {
+	after int64 // bytes accepted before WriteAt fails
+	n     int64
+}
+
+var errDisk = errors.New("disk on fire")
+
+func (f *failingTarget) WriteAt(p []byte, off int64) (int, error) {
+	if f.n+int64(len(p)) > f.after {
+		return 0, errDisk
+	}
+	f.n += int64(len(p))
+	return len(p), nil
+}
+
+func (f *failingTarget) Truncate(int64) error { return nil }
+
+func TestWriterTargetErrors(t *testing.T) {
+	for _, after := range []int64{0, 4096, 1 << 20, 3 << 20} {
+		err := func() error {
+			w, err := NewWriter(&failingTarget{after: after}, Options{Size: 32 << 20, BlockSize: 1024, Journal: true})
+			if err != nil {
+				return err
+			}
+			for i := 0; i < 20; i++ {
+				if err := w.WriteHeader(&Header{Name: fmt.Sprint("d/f", i), Mode: 0644, Size: 200 << 10}); err != nil {
+					return err
+				}
+				if _, err := w.Write(bytes.Repeat([]byte{byte(i + 1)}, 200<<10)); err != nil {
+					return err
+				}
+			}
+			return w.Close()
+		}()
+		if !errors.Is(err, errDisk) {
+			t.Errorf("target failing after %d bytes: got %v, want the target's error", after, err)
+		}
+	}
+}
+
+func TestWriterSubdirLimit(t *testing.T) {
+	w, err := NewWriter(&failingTarget{after: 1 << 62}, Options{Size: 64 << 20, BlockSize: 1024, Inodes: 33000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var werr error
+	i := 0
+	for ; i < EXT2_LINK_MAX; i++ {
+		if werr = w.WriteHeader(&Header{Name: fmt.Sprint("p/d", i), Mode: fs.ModeDir | 0755}); werr != nil {
+			break
+		}
+	}
+	if werr == nil || i != EXT2_LINK_MAX-2 || !strings.Contains(werr.Error(), "subdirectories") {
+		t.Errorf("after %d subdirectories: %v; want an error at %d", i, werr, EXT2_LINK_MAX-2)
+	}
+}
