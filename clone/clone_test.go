@@ -424,3 +424,49 @@ func inventoryMAC(t testing.TB, dir, host string) string {
 	t.Fatalf("inventory.json has no %s", host)
 	return ""
 }
+
+// TestCloneLegacySuite: a squeeze-era template gets PEM RSA and DSA host
+// keys (OpenSSH 5.5 reads nothing newer), the master an RSA key, and
+// ssh_config the options a modern client needs to talk to it.
+func TestCloneLegacySuite(t *testing.T) {
+	testenv.Tool(t, "ssh-keygen")
+	testenv.Tool(t, "debugfs")
+	dir := makeTemplate(t, tmplOptions{codename: "squeeze"})
+	if _, err := run(t, clone.Options{From: dir, N: 1, Seed: testSeed(2)}); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(dir, "slaves/slave1/root.img")
+	ls := debugfsLs(t, root, "/etc/ssh")
+	for _, want := range []string{"ssh_host_rsa_key", "ssh_host_rsa_key.pub", "ssh_host_dsa_key", "ssh_host_dsa_key.pub"} {
+		if !ls[want] {
+			t.Errorf("/etc/ssh lacks %s", want)
+		}
+	}
+	if ls["ssh_host_ed25519_key"] || ls["ssh_host_ed25519_key.pub"] {
+		t.Errorf("the template's ed25519 key survived on a squeeze slave")
+	}
+	for key, head := range map[string]string{"rsa": "-----BEGIN RSA PRIVATE KEY-----", "dsa": "-----BEGIN DSA PRIVATE KEY-----"} {
+		priv := debugfsCat(t, root, "/etc/ssh/ssh_host_"+key+"_key")
+		if !strings.HasPrefix(priv, head) {
+			t.Errorf("%s host key is not PEM: %.40q", key, priv)
+		}
+		if strings.Contains(debugfsCat(t, root, "/etc/ssh/ssh_host_dsa_key.pub"), "template") {
+			t.Errorf("the template's DSA public key survived")
+		}
+	}
+	priv := filepath.Join(t.TempDir(), "k")
+	os.WriteFile(priv, []byte(debugfsCat(t, root, "/etc/ssh/ssh_host_rsa_key")), 0o600)
+	if out, err := exec.Command("ssh-keygen", "-y", "-f", priv).CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "ssh-rsa ") {
+		t.Errorf("ssh-keygen -y of the PEM RSA host key: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cluster/ssh/id_rsa")); err != nil {
+		t.Errorf("legacy master key: %v", err)
+	}
+	cfg, _ := os.ReadFile(filepath.Join(dir, "cluster/ssh_config"))
+	if !bytes.Contains(cfg, []byte("HostKeyAlgorithms +ssh-rsa")) || !bytes.Contains(cfg, []byte("/cluster/ssh/id_rsa\n")) {
+		t.Errorf("ssh_config for a legacy cluster:\n%s", cfg)
+	}
+	if got := debugfsCat(t, root, "/root/.ssh/authorized_keys"); !strings.HasPrefix(got, "ssh-rsa ") {
+		t.Errorf("authorized_keys: %q", got)
+	}
+}
