@@ -200,7 +200,12 @@ func TestTrixieMPI(t *testing.T) {
 			t.Errorf("/%s -> %q (%v), want merged-/usr link usr/%s", l, target, err, l)
 		}
 	}
-	exists(t, root, "usr/bin/mpirun", "usr/sbin/sshd")
+	exists(t, root, "usr/bin/mpirun.openmpi", "usr/sbin/sshd")
+	// mpirun is an alternative: a link through /etc/alternatives, whose
+	// absolute target only resolves inside the guest.
+	if target, err := os.Readlink(filepath.Join(root, "etc/alternatives/mpirun")); err != nil || !strings.HasSuffix(target, "mpirun.openmpi") {
+		t.Errorf("alternative mpirun -> %q (%v)", target, err)
+	}
 	contains(t, root, "etc/hostname", "template")
 	contains(t, root, "etc/apt/sources.list", "trixie-security")
 }
