@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -118,6 +119,11 @@ func cannotChroot(arch string) string {
 	}
 	if arch == "" {
 		return "no guest architecture given"
+	}
+	for _, tool := range []string{"/bin/sh", "mount", "chroot"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return "the host lacks " + tool
+		}
 	}
 	if nativeArch(runtime.GOARCH, arch) {
 		return ""
