@@ -178,3 +178,22 @@ func TestCancel(t *testing.T) {
 		t.Errorf("left behind: slaves/%s", e.Name())
 	}
 }
+
+// TestStaleStaging: what a killed run left under staging names is removed
+// by the next run, and is never taken for a slave.
+func TestStaleStaging(t *testing.T) {
+	dir := makeTemplate(t, tmplOptions{})
+	stale := filepath.Join(dir, "slaves", ".staging-slave1-123")
+	os.MkdirAll(stale, 0o755)
+	os.WriteFile(filepath.Join(stale, "root.img"), []byte("half"), 0o600)
+	res, err := run(t, clone.Options{From: dir, N: 1, Seed: testSeed(6)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Made) != 1 {
+		t.Errorf("made %v", res.Made)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale staging directory still there: %v", err)
+	}
+}

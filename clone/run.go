@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
 
 	"github.com/xenimg/xenimg/builder"
 	"github.com/xenimg/xenimg/builder/ext3"
@@ -148,6 +149,24 @@ func (c *Cloner) Run(ctx context.Context) (res *Result, err error) {
 	clusterDir := filepath.Join(c.dir, "cluster")
 	if err := os.MkdirAll(filepath.Join(clusterDir, "ssh"), 0o700); err != nil {
 		return nil, fmt.Errorf("clone: %w", err)
+	}
+	// One clone at a time per template directory; then anything a killed
+	// run left under a staging name is safe to remove.
+	lock, err := os.OpenFile(filepath.Join(clusterDir, ".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("clone: %w", err)
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return nil, fmt.Errorf("clone: another xenimg clone is running on %s (%s is locked): %w", c.dir, lock.Name(), err)
+	}
+	if ents, err := os.ReadDir(filepath.Join(c.dir, "slaves")); err == nil {
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), ".staging-") || strings.HasPrefix(e.Name(), ".old-") {
+				c.log.Info("removing what an interrupted run left", "path", filepath.Join(c.dir, "slaves", e.Name()))
+				os.RemoveAll(filepath.Join(c.dir, "slaves", e.Name()))
+			}
+		}
 	}
 	seed, err := c.clusterSeed()
 	if err != nil {
