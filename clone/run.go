@@ -146,6 +146,9 @@ type made struct {
 // when all succeeded, then writes the domain configs and the cluster
 // files for slaves 1..N.
 func (c *Cloner) Run(ctx context.Context) (res *Result, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("clone: %w", err)
+	}
 	clusterDir := filepath.Join(c.dir, "cluster")
 	if err := os.MkdirAll(filepath.Join(clusterDir, "ssh"), 0o700); err != nil {
 		return nil, fmt.Errorf("clone: %w", err)
