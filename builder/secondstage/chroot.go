@@ -137,7 +137,7 @@ func preinsts(ctx context.Context, r *runner, root string, ps []pkg, dpkgVersion
 	return nil
 }
 
-var errorProcessing = regexp.MustCompile(`error processing package (\S+)`)
+var errorProcessing = regexp.MustCompile(`error processing (?:package|archive) (\S+)`)
 
 // dpkg runs dpkg in the guest.
 func dpkg(ctx context.Context, r *runner, pkgName string, args ...string) error {
@@ -210,6 +210,9 @@ func reinstall(ctx context.Context, r *runner, root string, pl plan) error {
 		}
 		return out
 	}
+	// debootstrap installs the packages a base package pre-depends on
+	// first; --force-depends on unpacking, and configure -a ordering the
+	// rest, does the same job here.
 	// Start from an empty database, as debootstrap's first stage leaves it.
 	admin := filepath.Join(root, "var/lib/dpkg")
 	if err := os.WriteFile(filepath.Join(admin, "status"), nil, 0o644); err != nil {
@@ -244,7 +247,7 @@ func reinstall(ctx context.Context, r *runner, root string, pl plan) error {
 		}
 	}
 	if len(pl.Rest) > 0 {
-		if err := dpkg(ctx, r, "", append([]string{"--force-overwrite", "--force-confold", "--unpack"}, paths(pl.Rest)...)...); err != nil {
+		if err := dpkg(ctx, r, "", append([]string{"--force-depends", "--force-overwrite", "--force-confold", "--unpack"}, paths(pl.Rest)...)...); err != nil {
 			return err
 		}
 	}

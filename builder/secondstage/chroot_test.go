@@ -212,3 +212,21 @@ func TestChrootMinbase(t *testing.T) {
 		t.Errorf("input status changed: %v", err)
 	}
 }
+
+// TestChrootReinstall configures a real bookworm minbase the debootstrap
+// way (dpkg --install of every .deb again) and checks it with dpkg.
+func TestChrootReinstall(t *testing.T) {
+	testenv.Root(t)
+	testenv.Tool(t, "mount")
+	testenv.Tool(t, "chroot")
+	u := firstStage(t, "minbase")
+	nt, _, err := Run(context.Background(), u.tree, Options{
+		Mode: Chroot, Arch: "amd64", Codename: "bookworm", Epoch: u.epoch,
+		Required: u.required, WorkDir: t.TempDir(), Reinstall: true, Log: testLog(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nt.Close()
+	checkConfigured(t, nt, u.epoch, u.packages)
+}
