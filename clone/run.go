@@ -213,15 +213,27 @@ func (c *Cloner) Run(ctx context.Context) (res *Result, err error) {
 			if err := gctx.Err(); err != nil {
 				return err
 			}
-			id, err := c.newIdentity(s, seed, authorized)
-			if err != nil {
-				return &Error{s.Hostname, err}
+			// Host keys (CPU) are made while the template is copied
+			// (I/O); the edits wait for both.
+			idDone := make(chan error, 1)
+			go func() {
+				id, err := c.newIdentity(s, seed, authorized)
+				m.id = id
+				idDone <- err
+			}()
+			waited := false
+			wait := func() error {
+				waited = true
+				return <-idDone
 			}
-			m.id = id
+			var err error
 			if c.plan.Target.Kind == "lvm" {
-				err = c.makeLVMSlave(gctx, i, m, tf)
+				err = c.makeLVMSlave(gctx, i, s, m, tf, wait)
 			} else {
-				err = c.makeDirSlave(gctx, m, tf, data)
+				err = c.makeDirSlave(gctx, s, m, tf, data, wait)
+			}
+			if !waited {
+				<-idDone
 			}
 			if err != nil {
 				return &Error{s.Hostname, err}
@@ -281,8 +293,8 @@ func (c *Cloner) discard(work []*made) {
 }
 
 // makeDirSlave makes a slave's images in a staging directory.
-func (c *Cloner) makeDirSlave(ctx context.Context, m *made, tf *os.File, data [][2]int64) error {
-	s := m.id.slave
+// wait returns once m.id is set (or its error).
+func (c *Cloner) makeDirSlave(ctx context.Context, s plan.Slave, m *made, tf *os.File, data [][2]int64, wait func() error) error {
 	stage, err := os.MkdirTemp(filepath.Join(c.dir, "slaves"), ".staging-"+s.Hostname+"-")
 	if err != nil {
 		return err
@@ -304,6 +316,9 @@ func (c *Cloner) makeDirSlave(ctx context.Context, m *made, tf *os.File, data []
 		}
 	}
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := wait(); err != nil {
 		return err
 	}
 	if err := c.editRoot(f, m.id); err != nil {
@@ -373,8 +388,7 @@ func (c *Cloner) publishDir(s plan.Slave, m *made) error {
 
 // makeLVMSlave creates a slave's LVs and writes them through their PVs.
 // Volumes of a slave being replaced (Force) are removed first.
-func (c *Cloner) makeLVMSlave(ctx context.Context, i int, m *made, tf *os.File) error {
-	s := m.id.slave
+func (c *Cloner) makeLVMSlave(ctx context.Context, i int, s plan.Slave, m *made, tf *os.File, wait func() error) error {
 	vg := c.plan.Target.VG
 	vols := []struct {
 		name string
@@ -409,6 +423,9 @@ func (c *Cloner) makeLVMSlave(ctx context.Context, i int, m *made, tf *os.File) 
 		return fmt.Errorf("copying the template to %s/%s: %w", vg, s.RootVolume, err)
 	}
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := wait(); err != nil {
 		return err
 	}
 	if err := c.editRoot(rv, m.id); err != nil {
