@@ -20,7 +20,12 @@
 //     preinst is run with "install" (as dpkg would have before unpacking)
 //     and then "dpkg --configure" is run, instead of unpacking every .deb a
 //     second time; Options.Reinstall selects debootstrap's slower way
-//     ("dpkg --install" of the cached .debs) instead. The result is made a
+//     ("dpkg --install" of the cached .debs, pre-dependencies forced on
+//     unpacking and ordered by "dpkg --configure -a") instead. Measured on
+//     bookworm amd64 (2 loaded cores): minbase, 88 packages, 2.9 s against
+//     14 s; important + openssh-server, 166 packages, 15 s against 29 s
+//     (writing the tree to the host and reading it back come on top: 5 to
+//     10 s, most of it the kernel creating files). The result is made a
 //     reproducible template: host keys, machine ids, random seeds, logs,
 //     caches and apt lists are removed, /etc/shadow change dates are set to
 //     the epoch day, and every mtime later than the epoch is clamped to it.
@@ -28,6 +33,8 @@
 //     a POSIX sh script, does the same configuration when the guest first
 //     boots with init=/sbin/xenimg-firstboot on its kernel command line,
 //     then replaces itself by a stub that execs /sbin/init.
+//     The script only remounts / read-write (and back) when the kernel
+//     mounted it read-only.
 //   - None: nothing is done ("debootstrap --foreign").
 //
 // Auto picks Chroot when this process is root and the guest's architecture
@@ -38,6 +45,18 @@
 // random, urandom, tty, console, ptmx, and the fd, stdin, stdout, stderr
 // links) are created in /dev when missing and kept, as debootstrap keeps
 // them: a guest without udev or devtmpfs needs them to boot.
+//
+// Files a configured template keeps although scripts wrote them: the
+// shadow backups (/etc/passwd- ...), /run/adduser, dpkg's lock files. Two
+// runs from the same tree and epoch give identical trees (paths, modes,
+// owners, mtimes, contents), checked for minbase and important +
+// openssh-server; bookworm's shadow honours SOURCE_DATE_EPOCH, older ones
+// are normalised as said above.
+//
+// Options.Codename is accepted for suite quirks; none needs it yet. Old
+// amd64 guests (glibc before 2.14: squeeze and older) need the host
+// kernel's vsyscall emulation to run under chroot; where it is off, use
+// Firstboot.
 //
 // Not supported: cross-configuring without an emulator (use Firstboot),
 // dpkg triggers activated by files during unpacking (there was no dpkg

@@ -208,6 +208,11 @@ func installFirstboot(t *tree.Tree, o Options) error {
 	if err != nil {
 		return err
 	}
+	if _, err := t.Lookup("/sbin"); err != nil {
+		if err := t.MkdirAll("/sbin", tree.Meta{Mode: 0o755, Mtime: o.Epoch}); err != nil {
+			return fmt.Errorf("installing %s: %w", FirstbootPath, err)
+		}
+	}
 	if err := t.WriteFile(FirstbootPath, tree.Meta{Mode: 0o755, Mtime: o.Epoch}, script); err != nil {
 		return fmt.Errorf("installing %s: %w", FirstbootPath, err)
 	}

@@ -1,12 +1,16 @@
 package secondstage
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/xenimg/xenimg/builder/tree"
 )
 
 func TestParseMode(t *testing.T) {
@@ -214,5 +218,52 @@ func TestRenderFirstboot(t *testing.T) {
 	bad := plan{Core: []pkg{{Name: "dpkg", Version: "1'2"}}}
 	if _, err := renderFirstboot(bad, 1); err == nil {
 		t.Error("a quote in a version went into the script")
+	}
+}
+
+func TestRunModes(t *testing.T) {
+	tr, err := tree.New(tree.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	got, mode, err := Run(context.Background(), tr, Options{Mode: None})
+	if err != nil || mode != None || got != tr {
+		t.Errorf("None: %v %v", mode, err)
+	}
+	if _, _, err := Run(context.Background(), tr, Options{Mode: "foreign"}); !errors.Is(err, ErrMode) {
+		t.Errorf("bad mode: %v", err)
+	}
+	// An architecture nothing here runs: Chroot refuses before any work,
+	// Auto falls back to Firstboot (which needs a dpkg status).
+	if _, _, err := Run(context.Background(), tr, Options{Mode: Chroot, Arch: "vax"}); !errors.Is(err, ErrCannotChroot) {
+		t.Errorf("chroot for vax: %v", err)
+	}
+	_, _, err = Run(context.Background(), tr, Options{Mode: Auto, Arch: "vax"})
+	if err == nil || !strings.Contains(err.Error(), "dpkg status") {
+		t.Errorf("auto for vax without a status: %v", err)
+	}
+	if err := tr.MkdirAll("/var/lib/dpkg", tree.Meta{Mode: 0o755}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.WriteFile(statusPath, tree.Meta{Mode: 0o644}, []byte(statusFixture)); err != nil {
+		t.Fatal(err)
+	}
+	got, mode, err = Run(context.Background(), tr, Options{Mode: Auto, Arch: "vax", Epoch: 1700000000})
+	if err != nil || mode != Firstboot || got != tr {
+		t.Fatalf("auto for vax: %v %v", mode, err)
+	}
+	if n, err := tr.Lookup(FirstbootPath); err != nil || n.Mode != 0o755 || n.Mtime != 1700000000 {
+		t.Errorf("firstboot script: %v", err)
+	}
+	if os.Geteuid() == 0 && runtime.GOARCH == "amd64" {
+		for _, a := range []string{"amd64", "i386"} {
+			if why := cannotChroot(a); why != "" {
+				t.Errorf("cannot chroot %s as root on amd64: %s", a, why)
+			}
+		}
+	}
+	if cannotChroot("") == "" {
+		t.Error("chroot without an architecture")
 	}
 }
