@@ -18,8 +18,9 @@ const zstdConcurrency = 4
 // XZChunk is the size of the image chunk each independent xz stream holds.
 const XZChunk = 16 << 20
 
-// WriteZstd writes the image (unused blocks as zeros) as one zstd frame.
-func (s *Source) WriteZstd(ctx context.Context, w io.Writer) error {
+// WriteZstd writes the image (unused blocks as zeros) as one zstd frame;
+// tee, if not nil, also receives the uncompressed bytes (for a checksum).
+func (s *Source) WriteZstd(ctx context.Context, w, tee io.Writer) error {
 	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(zstd.SpeedDefault),
 		zstd.WithEncoderConcurrency(zstdConcurrency),
@@ -30,7 +31,11 @@ func (s *Source) WriteZstd(ctx context.Context, w io.Writer) error {
 		return fmt.Errorf("starting zstd: %w", err)
 	}
 	enc.ResetContentSize(w, s.Size)
-	if _, err := s.WriteTo(ctxWriter{ctx, enc}); err != nil {
+	var dst io.Writer = enc
+	if tee != nil {
+		dst = io.MultiWriter(enc, tee)
+	}
+	if _, err := s.WriteTo(ctxWriter{ctx, dst}); err != nil {
 		enc.Close()
 		return fmt.Errorf("compressing %s with zstd: %w", s.Path, err)
 	}
