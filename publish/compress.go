@@ -12,7 +12,9 @@ import (
 )
 
 // zstdConcurrency is fixed, not GOMAXPROCS, so that the output does not
-// depend on the machine.
+// depend on the machine. (WithConcurrentBlocks was tried: on a 1 GiB image
+// peak memory went from about 230 MB to 745 MB for no gain in wall time,
+// the other artifacts being written at the same time.)
 const zstdConcurrency = 4
 
 // XZChunk is the size of the image chunk each independent xz stream holds.
@@ -24,7 +26,6 @@ func (s *Source) WriteZstd(ctx context.Context, w, tee io.Writer) error {
 	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(zstd.SpeedDefault),
 		zstd.WithEncoderConcurrency(zstdConcurrency),
-		zstd.WithConcurrentBlocks(true),
 		zstd.WithEncoderCRC(true),
 		zstd.WithWindowSize(8<<20))
 	if err != nil {
