@@ -10,9 +10,6 @@ import (
 	"github.com/xenimg/xenimg/builder"
 )
 
-// secondStage is set by secondstage.go once a second stage is linked in.
-var secondStage builder.SecondStage
-
 func init() {
 	register(&command{
 		name:    "build",
@@ -61,7 +58,7 @@ func init() {
 				}
 				res, err := builder.Build(ctx, r, builder.Options{
 					OutDir: out, Fetcher: f, First: first, Epoch: epoch, WorkDir: work,
-					Configure: configure, SecondStage: secondStage, Log: e.log,
+					Configure: configure, SecondStage: withSecondStage(e.log), Log: e.log,
 				})
 				if err != nil {
 					return err

@@ -149,6 +149,13 @@ func (w *vmWriter) Write(p []byte) (int, error) {
 	return w.out.Write(p)
 }
 
+// Stop kills the guest and waits for qemu to exit (like pulling the plug:
+// the guest's filesystems may need their journal replayed).
+func (vm *VM) Stop() {
+	_ = vm.cmd.Process.Kill()
+	<-vm.done
+}
+
 // Output is everything the guest printed so far.
 func (vm *VM) Output() string {
 	vm.mu.Lock()
