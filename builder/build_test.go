@@ -279,6 +279,21 @@ func TestBuildBadInput(t *testing.T) {
 			r: func() *Recipe {
 				return sargeRecipe(t, mirror, sargeKey, `include    = ["ssh", "pvm", "make", "m4"]`, `include    = ["ssh", "no-such-package"]`)
 			}},
+		{name: "tampered Release", want: "verifying",
+			r: func() *Recipe { return sargeRecipe(t, mirror, sargeKey) },
+			tamper: func(t *testing.T) {
+				data, err := os.ReadFile(filepath.Join(dir, "dists/sarge/Release"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				data = []byte(strings.Replace(string(data), "Codename: sarge", "Codename: sarge ", 1))
+				if err := os.WriteFile(filepath.Join(dir, "dists/sarge/Release"), data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() {
+					os.WriteFile(filepath.Join(dir, "dists/sarge/Release"), []byte(strings.Replace(string(data), "Codename: sarge ", "Codename: sarge", 1)), 0o644)
+				})
+			}},
 		{name: "corrupt deb", want: "pvm",
 			r: func() *Recipe { return sargeRecipe(t, mirror, sargeKey) },
 			tamper: func(t *testing.T) {
