@@ -32,6 +32,8 @@ func init() {
 			fs.StringVar(&work, "work", "", "scratch `DIR` (default: a temporary directory)")
 			fs.StringVar(&configure, "configure", "", "override image.configure: auto, chroot, firstboot or none")
 			return func(ctx context.Context, e *env, args []string) error {
+				cache.progress = newProgress(e.stderr)
+				defer cache.progress.done()
 				switch configure {
 				case "", "auto", "chroot", "firstboot", "none":
 				default:

@@ -26,6 +26,8 @@ func init() {
 			var cache cacheFlags
 			cache.register(fs)
 			return func(ctx context.Context, e *env, args []string) error {
+				cache.progress = newProgress(e.stderr)
+				defer cache.progress.done()
 				plan, debs, err := planAndFetch(ctx, e, &cache, args[0])
 				if err != nil {
 					return err
@@ -48,6 +50,8 @@ func init() {
 			var cache cacheFlags
 			cache.register(fs)
 			return func(ctx context.Context, e *env, args []string) error {
+				cache.progress = newProgress(e.stderr)
+				defer cache.progress.done()
 				plan, debs, err := planAndFetch(ctx, e, &cache, args[0])
 				if err != nil {
 					return err

@@ -18,9 +18,10 @@ import (
 
 // cacheFlags is where downloads are kept, and whether the network may be used.
 type cacheFlags struct {
-	dir     string
-	offline bool
-	jobs    int
+	dir      string
+	offline  bool
+	jobs     int
+	progress *progress // nil: not a terminal
 }
 
 func (c *cacheFlags) register(fs *flag.FlagSet) {
@@ -37,7 +38,11 @@ func (c *cacheFlags) fetcher() (*fetch.Fetcher, error) {
 	if c.dir == "" {
 		return nil, usageError{"no cache directory: set --cache"}
 	}
-	return fetch.New(fetch.Options{CacheDir: c.dir, Offline: c.offline, Jobs: c.jobs, UserAgent: "xenimg"})
+	o := fetch.Options{CacheDir: c.dir, Offline: c.offline, Jobs: c.jobs, UserAgent: "xenimg"}
+	if c.progress != nil {
+		o.Progress = c.progress.add
+	}
+	return fetch.New(o)
 }
 
 // firstStage turns a recipe into debootstrap options. now is the clock

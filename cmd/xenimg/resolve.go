@@ -24,6 +24,8 @@ func init() {
 			var cache cacheFlags
 			cache.register(fs)
 			return func(ctx context.Context, e *env, args []string) error {
+				cache.progress = newProgress(e.stderr)
+				defer cache.progress.done()
 				r, err := builder.LoadRecipe(args[0])
 				if err != nil {
 					return err
