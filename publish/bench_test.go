@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -31,6 +32,7 @@ func BenchmarkVersusTools(b *testing.B) {
 	}
 	var res []result
 	timeIt := func(name, out string, fn func() error) {
+		metric := "s-" + strings.Fields(name)[0]
 		start := time.Now()
 		if err := fn(); err != nil {
 			b.Fatalf("%s: %v", name, err)
@@ -41,7 +43,7 @@ func BenchmarkVersusTools(b *testing.B) {
 			b.Fatal(err)
 		}
 		res = append(res, result{name, secs, st.Size()})
-		b.ReportMetric(secs, "s-"+name)
+		b.ReportMetric(secs, metric)
 	}
 	shell := func(name, cmd, out string) {
 		if _, err := exec.LookPath(name); err != nil {
@@ -89,6 +91,10 @@ func BenchmarkVersusTools(b *testing.B) {
 	st, _ := os.Stat(img)
 	fmt.Fprintf(os.Stderr, "image %s: %d bytes\n%-24s %9s %12s %7s\n", img, st.Size(), "", "seconds", "bytes", "ratio")
 	for _, r := range res {
+		if strings.Contains(r.name, "publish-all") {
+			fmt.Fprintf(os.Stderr, "%-24s %9.2f   (all artifacts, written concurrently)\n", r.name, r.secs)
+			continue
+		}
 		fmt.Fprintf(os.Stderr, "%-24s %9.2f %12d %7.2f\n", r.name, r.secs, r.size, float64(st.Size())/float64(r.size))
 	}
 }

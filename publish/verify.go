@@ -186,7 +186,7 @@ func decompressZstd(ctx context.Context, src string, dst *os.File) (string, int6
 		return "", 0, err
 	}
 	defer f.Close()
-	d, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(2), zstd.WithDecoderMaxWindow(1<<30))
+	d, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(2), zstd.WithDecoderMaxWindow(64<<20))
 	if err != nil {
 		return "", 0, err
 	}

@@ -254,3 +254,28 @@ func TestParseSums(t *testing.T) {
 		}
 	}
 }
+
+// TestPublishCancelled: an interrupted publish leaves nothing behind.
+func TestPublishCancelled(t *testing.T) {
+	dir := makeTemplate(t, 4096)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	out := filepath.Join(t.TempDir(), "pub")
+	if _, err := Publish(ctx, dir, Options{Out: out}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled publish: %v", err)
+	}
+	ents, _ := os.ReadDir(filepath.Dir(out))
+	if len(ents) != 0 {
+		t.Errorf("cancelled publish left %v", ents)
+	}
+	// A missing root.img and a corrupt manifest are named.
+	os.WriteFile(filepath.Join(dir, "manifest.json"), []byte("{"), 0o644)
+	if _, err := Publish(context.Background(), dir, Options{Out: out}); err == nil || !strings.Contains(err.Error(), "manifest.json") {
+		t.Errorf("corrupt manifest: %v", err)
+	}
+	writeManifest(t, dir)
+	os.Remove(filepath.Join(dir, "root.img"))
+	if _, err := Publish(context.Background(), dir, Options{Out: out}); err == nil || !strings.Contains(err.Error(), "root.img") {
+		t.Errorf("missing root.img: %v", err)
+	}
+}
