@@ -32,8 +32,7 @@ func init() {
 			fs.StringVar(&work, "work", "", "scratch `DIR` (default: a temporary directory)")
 			fs.StringVar(&configure, "configure", "", "override image.configure: auto, chroot, firstboot or none")
 			return func(ctx context.Context, e *env, args []string) error {
-				cache.progress = newProgress(e.stderr)
-				defer cache.progress.done()
+				defer startProgress(e, &cache)()
 				switch configure {
 				case "", "auto", "chroot", "firstboot", "none":
 				default:
@@ -65,6 +64,7 @@ func init() {
 				if err != nil {
 					return err
 				}
+				cache.progress.done()
 				fmt.Fprintln(e.stdout, res.Dir)
 				return nil
 			}

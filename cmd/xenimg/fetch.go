@@ -26,12 +26,12 @@ func init() {
 			var cache cacheFlags
 			cache.register(fs)
 			return func(ctx context.Context, e *env, args []string) error {
-				cache.progress = newProgress(e.stderr)
-				defer cache.progress.done()
+				defer startProgress(e, &cache)()
 				plan, debs, err := planAndFetch(ctx, e, &cache, args[0])
 				if err != nil {
 					return err
 				}
+				cache.progress.done()
 				fmt.Fprintf(e.stdout, "%d packages and %d index files in %s\n", len(debs), len(plan.Archive.IndexFiles()), cache.dir)
 				return nil
 			}
@@ -50,8 +50,7 @@ func init() {
 			var cache cacheFlags
 			cache.register(fs)
 			return func(ctx context.Context, e *env, args []string) error {
-				cache.progress = newProgress(e.stderr)
-				defer cache.progress.done()
+				defer startProgress(e, &cache)()
 				plan, debs, err := planAndFetch(ctx, e, &cache, args[0])
 				if err != nil {
 					return err

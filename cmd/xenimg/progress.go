@@ -48,6 +48,29 @@ func (p *progress) add(_ string, n int64) {
 	p.shown = true
 }
 
+// Write passes a log line through, clearing the meter first so the line
+// starts at the left margin; the next update redraws the meter.
+func (p *progress) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shown {
+		fmt.Fprint(p.w, "\r\x1b[K")
+		p.shown = false
+	}
+	return p.w.Write(b)
+}
+
+// start shows progress for one command: e's logger then writes through
+// the meter. It returns the meter's done function.
+func startProgress(e *env, c *cacheFlags) func() {
+	c.progress = newProgress(e.stderr)
+	if c.progress == nil {
+		return func() {}
+	}
+	e.log = newLogger(c.progress)
+	return c.progress.done
+}
+
 // done clears the bar.
 func (p *progress) done() {
 	if p == nil {

@@ -24,8 +24,7 @@ func init() {
 			var cache cacheFlags
 			cache.register(fs)
 			return func(ctx context.Context, e *env, args []string) error {
-				cache.progress = newProgress(e.stderr)
-				defer cache.progress.done()
+				defer startProgress(e, &cache)()
 				r, err := builder.LoadRecipe(args[0])
 				if err != nil {
 					return err

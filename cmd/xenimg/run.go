@@ -76,14 +76,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		commandUsage(stderr, c, fs)
 		return exitUsage
 	}
-	e := &env{stdout: stdout, stderr: stderr, log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey && len(groups) == 0 {
-				return slog.Attr{} // deterministic logs; the terminal has a clock
-			}
-			return a
-		},
-	}))}
+	e := &env{stdout: stdout, stderr: stderr, log: newLogger(stderr)}
 	if err := run(ctx, e, pos); err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
@@ -98,6 +91,19 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// newLogger logs plain text lines to w, without times: the terminal has
+// a clock, and tests compare logs.
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
 }
 
 // parseInterspersed lets flags follow positional arguments
