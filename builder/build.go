@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/xenimg/xenimg/builder/crypt"
 	"github.com/xenimg/xenimg/builder/debootstrap"
 	"github.com/xenimg/xenimg/builder/debootstrap/fetch"
+	"github.com/xenimg/xenimg/builder/debootstrap/resolve"
 	"github.com/xenimg/xenimg/builder/debootstrap/unpack"
 	"github.com/xenimg/xenimg/builder/ext3"
 	"github.com/xenimg/xenimg/builder/swap"
@@ -102,6 +104,9 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 	if o.Configure != "" {
 		mode = o.Configure
 	}
+	if mode == "none" && (r.System.RootPassword != "" || r.System.RootPasswordHash != "") {
+		return nil, r.fail("system.root_password", "needs a second stage to set it: use configure = chroot, firstboot or auto")
+	}
 
 	// Staging: everything is written under OutDir/.build-*, then renamed.
 	outExisted := true
@@ -123,10 +128,16 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 	}()
 	work := o.WorkDir
 	if work == "" {
-		if work, err = os.MkdirTemp("", "xenimg-work-"); err != nil {
+		// Beside the output, not in /tmp: the tree spool is large, and a
+		// tmpfs /tmp is often mounted nodev, which breaks a chroot's /dev.
+		if work, err = os.MkdirTemp(o.OutDir, ".work-"); err != nil {
 			return nil, err
 		}
 		defer os.RemoveAll(work)
+	}
+	absOut, err := filepath.Abs(o.OutDir)
+	if err != nil {
+		return nil, err
 	}
 
 	start := time.Now()
@@ -139,6 +150,38 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 	if epoch.IsZero() {
 		epoch = date
 	}
+
+	// Everything that can be rendered is rendered before the long work, so
+	// a mistake shows in seconds, not after the second stage.
+	seed := buildSeed(r, date, "")
+	rootUUID := uuidFrom(buildSeed(r, date, "root-uuid"))
+	swapUUID := uuidFrom(buildSeed(r, date, "swap-uuid"))
+	files, err := renderEtc(r, plan.Suite, rootUUID, swapUUID)
+	if err != nil {
+		return nil, err
+	}
+	passwordHash, err := rootHash(r, plan.Suite, seed)
+	if err != nil {
+		return nil, err
+	}
+	domain := func(firstboot bool) ([]byte, error) {
+		return DomainConfig(r, DomainInput{
+			Name: r.Name, RootTarget: filepath.Join(absOut, "root.img"), SwapTarget: filepath.Join(absOut, "swap.img"),
+			MAC: xencfg.MAC(append(seed, "vif0"...)), Firstboot: firstboot,
+		})
+	}
+	if _, err := domain(mode == "firstboot"); err != nil {
+		return nil, err
+	}
+	eo := ext3.Options{
+		Size: r.Image.SizeBytes, InodeSize: r.Image.InodeSize, Journal: r.Image.Filesystem == "ext3",
+		Label: labelFor(r.Name), UUID: rootUUID, HashSeed: uuidFrom(buildSeed(r, date, "hash-seed")), Epoch: epoch,
+	}
+	if r.Suite.Codename == "sarge" {
+		f := ext3.FeaturesLegacy
+		eo.Features = &f
+	}
+
 	log.Info("fetching packages", "count", len(plan.Set.Packages))
 	paths, err := plan.Fetch(ctx, o.Fetcher)
 	if err != nil {
@@ -158,23 +201,27 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-
-	seed := buildSeed(r, date, "")
-	rootUUID := uuidFrom(buildSeed(r, date, "root-uuid"))
-	swapUUID := uuidFrom(buildSeed(r, date, "swap-uuid"))
-	files, err := renderEtc(r, plan.Suite, rootUUID, swapUUID)
-	if err != nil {
-		return nil, err
-	}
 	if err := configureTree(t, r, files, epoch.Unix(), log); err != nil {
 		return nil, err
+	}
+	if err := checkFits(t, eo); err != nil {
+		return nil, fmt.Errorf("root.img: %w", err)
+	}
+	if passwordHash != "" {
+		// The first-boot script applies it when the guest configures itself.
+		if err := t.MkdirAll("/etc/xenimg", tree.Meta{Mode: 0o700, Mtime: epoch.Unix()}); err != nil {
+			return nil, err
+		}
+		if err := t.WriteFile(RootHashFile, tree.Meta{Mode: 0o600, Mtime: epoch.Unix()}, []byte(passwordHash+"\n")); err != nil {
+			return nil, err
+		}
 	}
 
 	used := "none"
 	if o.SecondStage != nil && mode != "none" {
 		var required []string
 		for _, p := range plan.Set.Packages {
-			if p.List.String() == "required" {
+			if p.List == resolve.Required {
 				required = append(required, p.Name)
 			}
 		}
@@ -197,24 +244,20 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 	} else if mode != "none" {
 		return nil, fmt.Errorf("image.configure = %q: this build has no second stage available", mode)
 	}
-	if err := setRootPassword(t, r, plan.Suite, seed, epoch.Unix()); err != nil {
+	if err := setRootPassword(t, passwordHash, epoch.Unix()); err != nil {
 		return nil, err
 	}
 	if err := sshKeygenUnit(t, epoch.Unix()); err != nil {
 		return nil, err
 	}
 
-	// Images.
-	eo := ext3.Options{
-		Size: r.Image.SizeBytes, InodeSize: r.Image.InodeSize, Journal: r.Image.Filesystem == "ext3",
-		Label: labelFor(r.Name), UUID: rootUUID, HashSeed: uuidFrom(buildSeed(r, date, "hash-seed")), Epoch: epoch,
-	}
-	if r.Suite.Codename == "sarge" {
-		f := ext3.FeaturesLegacy
-		eo.Features = &f
+	// Images. A template that carries a password hash is for root's eyes.
+	perm := os.FileMode(0o644)
+	if passwordHash != "" {
+		perm = 0o600
 	}
 	log.Info("writing root.img", "size", r.Image.Size)
-	if err := WriteImage(t, filepath.Join(stage, "root.img"), eo); err != nil {
+	if err := WriteImage(ctx, t, filepath.Join(stage, "root.img"), eo, perm); err != nil {
 		return nil, fmt.Errorf("root.img: %w", err)
 	}
 	if r.Image.SwapBytes > 0 {
@@ -230,27 +273,15 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 			return nil, fmt.Errorf("swap.img: %w", err)
 		}
 	}
-	absOut, err := filepath.Abs(o.OutDir)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := DomainConfig(r, DomainInput{
-		Name: r.Name, RootTarget: filepath.Join(absOut, "root.img"), SwapTarget: filepath.Join(absOut, "swap.img"),
-		MAC: xencfg.MAC(append(seed, "vif0"...)), Firstboot: used == "firstboot",
-	})
+	cfg, err := domain(used == "firstboot")
 	if err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(stage, r.Name+".cfg"), cfg, 0o644); err != nil {
 		return nil, err
 	}
-
 	// The recipe travels with the template: clone reads it from here.
-	recipeData, err := os.ReadFile(r.Path)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(stage, "recipe.toml"), recipeData, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(stage, "recipe.toml"), r.raw, perm); err != nil {
 		return nil, err
 	}
 	m, err := newManifest(r, plan, paths, epoch, used, stage, uuidString(rootUUID), uuidString(swapUUID))
@@ -263,18 +294,26 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	// Publish: rename every staged file into OutDir.
+	// Publish: rename every staged file into OutDir, manifest.json last:
+	// it marks a complete template for clone and publish.
 	ents, err := os.ReadDir(stage)
 	if err != nil {
 		return nil, err
 	}
+	os.Remove(filepath.Join(o.OutDir, "manifest.json"))
 	for _, e := range ents {
+		if e.Name() == "manifest.json" {
+			continue
+		}
 		if err := os.Rename(filepath.Join(stage, e.Name()), filepath.Join(o.OutDir, e.Name())); err != nil {
 			return nil, err
 		}
 	}
 	if r.Image.SwapBytes == 0 {
 		os.Remove(filepath.Join(o.OutDir, "swap.img"))
+	}
+	if err := os.Rename(filepath.Join(stage, "manifest.json"), filepath.Join(o.OutDir, "manifest.json")); err != nil {
+		return nil, err
 	}
 	log.Info("built", "dir", o.OutDir, "configure", used, "seconds", fmt.Sprintf("%.1f", time.Since(start).Seconds()))
 	return &Result{Dir: o.OutDir, Manifest: m, Configure: used}, nil
@@ -363,28 +402,47 @@ func configureTree(t *tree.Tree, r *Recipe, files map[string][]byte, epoch int64
 	return nil
 }
 
-// setRootPassword writes root's hash into /etc/shadow, if the guest has
-// one: MD5-crypt for sarge and etch's glibc, SHA-512 for later ones.
-func setRootPassword(t *tree.Tree, r *Recipe, s debootstrap.Suite, seed []byte, epoch int64) error {
-	hash := r.System.RootPasswordHash
-	if hash == "" && r.System.RootPassword != "" {
-		var err error
-		salt := crypt.Salt(append(seed, "root"...), 8)
-		if s.Codename == "sarge" || s.Codename == "etch" {
-			hash, err = crypt.MD5(r.System.RootPassword, salt)
-		} else {
-			hash, err = crypt.SHA512(r.System.RootPassword, crypt.Salt(append(seed, "root"...), 16), 0)
-		}
-		if err != nil {
-			return fmt.Errorf("hashing the root password: %w", err)
-		}
+// RootHashFile carries the root password hash to a first-boot guest.
+const RootHashFile = "/etc/xenimg/root-password-hash"
+
+// rootHash is the recipe's root password as a crypt(3) hash the suite's
+// libc reads (MD5-crypt for sarge and etch, SHA-512 later), or "" for none.
+func rootHash(r *Recipe, s debootstrap.Suite, seed []byte) (string, error) {
+	if h := r.System.RootPasswordHash; h != "" {
+		return h, nil
+	}
+	if r.System.RootPassword == "" {
+		return "", nil
+	}
+	var (
+		hash string
+		err  error
+	)
+	if s.Codename == "sarge" || s.Codename == "etch" {
+		hash, err = crypt.MD5(r.System.RootPassword, crypt.Salt(append(seed, "root"...), 8))
+	} else {
+		hash, err = crypt.SHA512(r.System.RootPassword, crypt.Salt(append(seed, "root"...), 16), 0)
+	}
+	if err != nil {
+		return "", fmt.Errorf("hashing the root password: %w", err)
+	}
+	return hash, nil
+}
+
+// setRootPassword writes root's hash into /etc/shadow once the guest has
+// one (after a chroot second stage); an empty hash locks root (keys
+// only). Without /etc/shadow yet (first boot, none) the first-boot script
+// applies RootHashFile.
+func setRootPassword(t *tree.Tree, hash string, epoch int64) error {
+	data, err := t.ReadFile("/etc/shadow")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading /etc/shadow: %w", err)
 	}
 	if hash == "" {
-		hash = "*" // locked: keys only
-	}
-	data, err := t.ReadFile("/etc/shadow")
-	if err != nil {
-		return nil // not configured yet (firstboot/none): the guest's shadow is made at first boot
+		hash = "*"
 	}
 	lines := strings.Split(string(data), "\n")
 	found := false
@@ -392,7 +450,9 @@ func setRootPassword(t *tree.Tree, r *Recipe, s debootstrap.Suite, seed []byte, 
 		f := strings.Split(l, ":")
 		if len(f) >= 3 && f[0] == "root" {
 			f[1] = hash
-			f[2] = fmt.Sprint(epoch / 86400)
+			if day := epoch / 86400; day > 0 { // day 0 would force a change at login
+				f[2] = fmt.Sprint(day)
+			}
 			lines[i] = strings.Join(f, ":")
 			found = true
 		}
@@ -404,7 +464,13 @@ func setRootPassword(t *tree.Tree, r *Recipe, s debootstrap.Suite, seed []byte, 
 	if err != nil {
 		return err
 	}
-	return t.WriteFile("/etc/shadow", tree.Meta{Mode: n.Mode, UID: n.UID, GID: n.GID, Mtime: epoch}, []byte(strings.Join(lines, "\n")))
+	if err := t.WriteFile("/etc/shadow", tree.Meta{Mode: n.Mode, UID: n.UID, GID: n.GID, Mtime: epoch}, []byte(strings.Join(lines, "\n"))); err != nil {
+		return err
+	}
+	if err := t.RemoveAll("/etc/xenimg"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // sshKeygenUnit makes a systemd guest create missing SSH host keys before

@@ -279,6 +279,10 @@ func TestBuildBadInput(t *testing.T) {
 			r: func() *Recipe {
 				return sargeRecipe(t, mirror, sargeKey, `include    = ["ssh", "pvm", "make", "m4"]`, `include    = ["ssh", "no-such-package"]`)
 			}},
+		{name: "root password without a second stage", want: "system.root_password: needs a second stage",
+			r: func() *Recipe {
+				return sargeRecipe(t, mirror, sargeKey, `disable_tls = true`, `disable_tls = true`+"\n"+`root_password = "s3cret"`)
+			}},
 		{name: "tampered Release", want: "verifying",
 			r: func() *Recipe { return sargeRecipe(t, mirror, sargeKey) },
 			tamper: func(t *testing.T) {

@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -84,38 +85,47 @@ func modeBits(m uint32) fs.FileMode {
 	return b
 }
 
-// ImageNeeded returns the smallest image size, in bytes, that holds t.
-func ImageNeeded(t *tree.Tree, o ext3.Options) (int64, error) {
-	hdrs, _, err := imageHeaders(t)
-	if err != nil {
-		return 0, err
-	}
+// imageUsage accounts for every entry of the tree.
+func imageUsage(hdrs []ext3.Header) ext3.Usage {
 	var u ext3.Usage
 	for i := range hdrs {
 		u.Add(&hdrs[i])
 	}
-	return ext3.Needed(u, o)
+	return u
 }
 
-// WriteImage writes t as an ext2/ext3 image to path (created or
-// truncated). It checks the size first and says how much is needed.
-func WriteImage(t *tree.Tree, path string, o ext3.Options) (err error) {
-	hdrs, nodes, err := imageHeaders(t)
+// checkFits says, before anything is written, whether t fits o.Size.
+func checkFits(t *tree.Tree, o ext3.Options) error {
+	hdrs, _, err := imageHeaders(t)
 	if err != nil {
 		return err
 	}
-	var u ext3.Usage
-	for i := range hdrs {
-		u.Add(&hdrs[i])
-	}
-	need, err := ext3.Needed(u, o)
+	return fits(hdrs, o)
+}
+
+func fits(hdrs []ext3.Header, o ext3.Options) error {
+	need, err := ext3.Needed(imageUsage(hdrs), o)
 	if err != nil {
 		return err
 	}
 	if need > o.Size {
-		return fmt.Errorf("%w: the tree needs at least %d MiB, image.size is %d MiB", ext3.ErrTooSmall, need>>20, o.Size>>20)
+		return fmt.Errorf("%w: the tree needs at least %d MiB, image.size is %d MiB", ext3.ErrTooSmall, (need+1<<20-1)>>20, o.Size>>20)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	return nil
+}
+
+// WriteImage writes t as an ext2/ext3 image to path (created or
+// truncated, with mode perm). It checks the size first and says how much
+// is needed.
+func WriteImage(ctx context.Context, t *tree.Tree, path string, o ext3.Options, perm os.FileMode) (err error) {
+	hdrs, nodes, err := imageHeaders(t)
+	if err != nil {
+		return err
+	}
+	if err := fits(hdrs, o); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
 		return err
 	}
@@ -130,6 +140,11 @@ func WriteImage(t *tree.Tree, path string, o ext3.Options) (err error) {
 	}
 	buf := make([]byte, 1<<20)
 	for i := range hdrs {
+		if i%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
 		h := &hdrs[i]
 		if err := w.WriteHeader(h); err != nil {
 			return fmt.Errorf("writing /%s into the image: %w", h.Name, err)

@@ -33,6 +33,8 @@ type Recipe struct {
 	Path   string `toml:"-"`
 	Digest string `toml:"-"`
 
+	raw []byte // the file's bytes, copied beside the template
+
 	lines keyLines
 }
 
@@ -152,6 +154,7 @@ func ParseRecipe(path string, data []byte) (*Recipe, error) {
 	}
 	sum := sha256.Sum256(data)
 	r.Digest = hex.EncodeToString(sum[:])
+	r.raw = append([]byte(nil), data...)
 	r.lines = scanKeyLines(data)
 	r.setDefaults()
 	if err := r.validate(); err != nil {
@@ -264,6 +267,7 @@ var (
 	volumeRE   = regexp.MustCompile(`^[A-Za-z0-9+_.-]+$`)
 	ifaceRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
 	deviceRE   = regexp.MustCompile(`^[a-z]+[0-9]*$`)
+	cryptRE    = regexp.MustCompile(`^\$[0-9a-z]+\$[./A-Za-z0-9$=,]+$`)
 	tomlKeyRE  = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 )
 
@@ -317,11 +321,6 @@ func (r *Recipe) validate() error {
 			}
 		}
 	}
-	if s.Keyring != "" {
-		if _, err := os.Stat(r.resolvePath(s.Keyring)); err != nil {
-			add(r.fail("suite.keyring", "%v", err))
-		}
-	}
 
 	im := &r.Image
 	var err error
@@ -352,8 +351,8 @@ func (r *Recipe) validate() error {
 	if sys.RootPassword != "" && sys.RootPasswordHash != "" {
 		add(r.fail("system.root_password_hash", "set root_password or root_password_hash, not both"))
 	}
-	if h := sys.RootPasswordHash; h != "" && !strings.HasPrefix(h, "$") {
-		add(r.fail("system.root_password_hash", "%q is not a crypt(3) hash", h))
+	if h := sys.RootPasswordHash; h != "" && !cryptRE.MatchString(h) {
+		add(r.fail("system.root_password_hash", "%q is not a crypt(3) hash like $6$salt$hash", h))
 	}
 
 	errs = append(errs, r.validateNetwork()...)
@@ -371,9 +370,9 @@ func (r *Recipe) validate() error {
 	if x.VCPUs < 1 || x.VCPUs > 512 {
 		add(r.fail("xen.vcpus", "%d: use 1 to 512", x.VCPUs))
 	}
-	for key, dev := range map[string]string{"xen.root_device": x.RootDevice, "xen.swap_device": x.SwapDevice} {
-		if !deviceRE.MatchString(dev) {
-			add(r.fail(key, "%q is not a device name like xvda1 or sda1", dev))
+	for _, kv := range [][2]string{{"xen.root_device", x.RootDevice}, {"xen.swap_device", x.SwapDevice}} {
+		if !deviceRE.MatchString(kv[1]) {
+			add(r.fail(kv[0], "%q is not a device name like xvda1 or sda1", kv[1]))
 		}
 	}
 	if !ifaceRE.MatchString(x.Bridge) {
@@ -386,11 +385,11 @@ func (r *Recipe) validate() error {
 	} else if h := strings.ReplaceAll(c.Hostname, "{n}", "1"); !ValidHostname(h) {
 		add(r.fail("clone.hostname", "%q gives %q, which is not a valid host name (RFC 1123: letters, digits and '-', no '_')", c.Hostname, h))
 	}
-	for key, v := range map[string]string{"clone.root_volume": c.RootVolume, "clone.swap_volume": c.SwapVolume} {
-		if !strings.Contains(v, "{n}") {
-			add(r.fail(key, "%q must contain {n} (the slave number)", v))
-		} else if !volumeRE.MatchString(strings.ReplaceAll(v, "{n}", "1")) {
-			add(r.fail(key, "%q is not a valid volume name", v))
+	for _, kv := range [][2]string{{"clone.root_volume", c.RootVolume}, {"clone.swap_volume", c.SwapVolume}} {
+		if !strings.Contains(kv[1], "{n}") {
+			add(r.fail(kv[0], "%q must contain {n} (the slave number)", kv[1]))
+		} else if !volumeRE.MatchString(strings.ReplaceAll(kv[1], "{n}", "1")) {
+			add(r.fail(kv[0], "%q is not a valid volume name", kv[1]))
 		}
 	}
 	if c.RootVolume == c.SwapVolume {
@@ -460,6 +459,11 @@ func (r *Recipe) resolvePath(p string) string {
 		return r.Path[:i+1] + p
 	}
 	return p
+}
+
+// Fail returns a *RecipeError for key, located at its line.
+func (r *Recipe) Fail(key string, err error) error {
+	return &RecipeError{File: r.Path, Line: r.lines.line(key), Key: key, Err: err}
 }
 
 // KeyringPath is the recipe's keyring, relative to the recipe file.

@@ -64,6 +64,7 @@ func TestParseRecipeErrors(t *testing.T) {
 		{"ip outside subnet", `first_ip    = "10.0.0.11"`, `first_ip    = "10.0.1.11"`, `bad.toml:19: network.first_ip: 10.0.1.11 is outside subnet 10.0.0.0/24`},
 		{"bad size", `swap       = "64MiB"`, `swap       = "64 parsecs"`, `bad.toml:12: image.swap: "64 parsecs" is not a size`},
 		{"bad variant", `variant    = "minbase"`, `variant    = "maxbase"`, `bad.toml:7: suite.variant: unknown variant "maxbase"`},
+		{"bad password hash", `[image]`, "[system]\nroot_password_hash = \"$6$x:0:0::\"\n\n[image]", `bad.toml:11: system.root_password_hash: "$6$x:0:0::" is not a crypt(3) hash`},
 		{"bad package", `include    = ["openssh-server", "pvm"]`, `include    = ["openssh-server", "P V M"]`, `bad.toml:8: suite.include: "P V M" is not a Debian package name`},
 	}
 	for _, tc := range cases {

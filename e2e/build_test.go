@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xenimg/xenimg/builder/crypt"
 	"github.com/xenimg/xenimg/internal/qemutest"
 	"github.com/xenimg/xenimg/internal/testenv"
 )
@@ -189,6 +190,28 @@ func TestBookwormPVM(t *testing.T) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
+// checkRootPassword reads root's hash from the image's /etc/shadow and
+// checks that it matches password.
+func checkRootPassword(t *testing.T, root, password string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, "etc/shadow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.Split(l, ":")
+		if f[0] != "root" || len(f) < 2 {
+			continue
+		}
+		ok, err := crypt.Verify(password, f[1])
+		if err != nil || !ok {
+			t.Errorf("root's hash %q does not match the recipe's password (%v)", f[1], err)
+		}
+		return
+	}
+	t.Errorf("no root entry in /etc/shadow")
+}
+
 func TestTrixieMPI(t *testing.T) {
 	testenv.Root(t)
 	testenv.Network(t)
@@ -216,8 +239,13 @@ func TestTrixieI386(t *testing.T) {
 	out := build(t, "../recipes/minbase.toml",
 		`codename   = "bookworm"`, `codename   = "trixie"`,
 		`arch       = "amd64"`, `arch       = "i386"`,
-		`configure  = "auto"`, `configure  = "chroot"`)
+		`configure  = "auto"`, `configure  = "chroot"`,
+		`hostname   = "minbase"`, `hostname   = "minbase"`+"\n"+`root_password = "pvm-2005"`)
 	root := checkConfigured(t, out)
+	checkRootPassword(t, root, "pvm-2005")
+	if _, err := os.Stat(filepath.Join(root, "etc/xenimg")); err == nil {
+		t.Errorf("/etc/xenimg (the password hand-over) is left in the image")
+	}
 	file := run(t, testenv.Tool(t, "file"), "-L", filepath.Join(root, "usr/bin/dpkg"))
 	if !strings.Contains(file, "32-bit") || !strings.Contains(file, "80386") {
 		t.Errorf("usr/bin/dpkg is not an i386 binary: %s", file)

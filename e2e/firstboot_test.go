@@ -22,7 +22,8 @@ func TestFirstboot(t *testing.T) {
 	testenv.Network(t)
 	out := build(t, "../recipes/minbase.toml",
 		`variant    = "minbase"`, `variant    = "minbase"`+"\n"+`include    = ["systemd-sysv"]`,
-		`configure  = "auto"`, `configure  = "firstboot"`)
+		`configure  = "auto"`, `configure  = "firstboot"`,
+		`hostname   = "minbase"`, `hostname   = "minbase"`+"\n"+`root_password = "firstboot"`)
 	cfg, err := os.ReadFile(filepath.Join(out, "minbase.cfg"))
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +65,7 @@ func TestFirstboot(t *testing.T) {
 		}
 	}
 	contains(t, root, "etc/passwd", "root:x:0:0")
+	checkRootPassword(t, root, "firstboot")
 	stub, err := os.ReadFile(filepath.Join(root, "sbin/xenimg-firstboot"))
 	if err != nil || !strings.Contains(string(stub), "exec /sbin/init") || strings.Contains(string(stub), "dpkg --configure") {
 		t.Errorf("the first-boot script was not replaced by its stub (%v):\n%s", err, stub)

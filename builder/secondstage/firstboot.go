@@ -9,6 +9,10 @@ import (
 	"github.com/xenimg/xenimg/builder/tree"
 )
 
+// RootHashFile is where the builder leaves root's password hash (crypt(3)
+// format) for the first boot to set; the script removes it once set.
+const RootHashFile = "/etc/xenimg/root-password-hash"
+
 // FirstbootPath is where Firstboot mode installs its script; the guest's
 // kernel command line must carry init=FirstbootPath.
 const FirstbootPath = "/sbin/xenimg-firstboot"
@@ -143,6 +147,10 @@ log "configuring packages"
 guard
 if configure; then
 	unguard
+	if [ -f {{.HashFile}} ]; then
+		usermod -p "$(cat {{.HashFile}})" root && rm -rf "$(dirname {{.HashFile}})" ||
+			log "could not set root's password"
+	fi
 	printf '#!/bin/sh\nexec /sbin/init "$@"\n' >{{.Path}}.new &&
 		chmod 755 {{.Path}}.new && mv -f {{.Path}}.new {{.Path}}
 	log "packages configured; next boots go straight to /sbin/init"
@@ -158,6 +166,7 @@ exec /sbin/init "$@"
 
 type firstbootData struct {
 	Path, Path_          string
+	HashFile             string // root's password hash left by the builder
 	Epoch                int64
 	DpkgVersion          string
 	Core, Required, Rest []string
@@ -181,7 +190,7 @@ func safeWord(s string) bool { return !strings.ContainsAny(s, "'\n\\") }
 // renderFirstboot returns the script for the packages of pl.
 func renderFirstboot(pl plan, epoch int64) ([]byte, error) {
 	d := firstbootData{
-		Path: FirstbootPath, Path_: guestPath, Epoch: epoch,
+		Path: FirstbootPath, Path_: guestPath, Epoch: epoch, HashFile: RootHashFile,
 		DpkgVersion: dpkgVersion(pl),
 		Core:        scriptLines(pl.Core), Required: scriptLines(pl.Required), Rest: scriptLines(pl.Rest),
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xenimg/xenimg/builder"
+	"github.com/xenimg/xenimg/builder/secondstage"
 	"github.com/xenimg/xenimg/internal/testenv"
 )
 
@@ -89,5 +91,18 @@ func TestResolveBadRecipe(t *testing.T) {
 	code, out, errOut := run(t, "resolve", "--cache", t.TempDir(), p)
 	if code != exitFail || out != "" || !strings.Contains(errOut, p+":3: suite.codename: unknown codename \"bookwrom\"") {
 		t.Errorf("code %d, out %q, err %q", code, out, errOut)
+	}
+}
+
+func TestRootHashFileAgrees(t *testing.T) {
+	if builder.RootHashFile != secondstage.RootHashFile {
+		t.Errorf("builder leaves the root hash at %s, the first-boot script reads %s", builder.RootHashFile, secondstage.RootHashFile)
+	}
+}
+
+func TestCloneBadTargetIsUsage(t *testing.T) {
+	code, _, errOut := run(t, "clone", "--n", "2", "--from", t.TempDir(), "--target", "nfs:/x")
+	if code != exitUsage || !strings.Contains(errOut, `--target "nfs:/x"`) {
+		t.Errorf("code %d, stderr %q", code, errOut)
 	}
 }

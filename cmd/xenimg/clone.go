@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/xenimg/xenimg/clone"
+	"github.com/xenimg/xenimg/clone/plan"
 	"github.com/xenimg/xenimg/clone/sshkey"
 )
 
@@ -47,6 +48,11 @@ func init() {
 			return func(ctx context.Context, e *env, args []string) error {
 				if n < 1 {
 					return usageError{"--n N is required (N >= 1)"}
+				}
+				if target != "" {
+					if _, err := plan.ParseTarget(target); err != nil {
+						return usageError{fmt.Sprintf("--target %q: %v", target, err)}
+					}
 				}
 				if from == "" {
 					var err error

@@ -10,6 +10,7 @@ import (
 
 	"github.com/xenimg/xenimg/builder"
 	"github.com/xenimg/xenimg/builder/debootstrap"
+	"github.com/xenimg/xenimg/builder/debootstrap/fetch"
 )
 
 func init() {
@@ -55,21 +56,12 @@ func init() {
 				if err != nil {
 					return err
 				}
-				dir := args[1]
-				tmp := dir + ".tmp"
-				os.RemoveAll(tmp)
+				dir := filepath.Clean(args[1])
 				f, err := cache.fetcher()
 				if err != nil {
 					return err
 				}
-				if err := plan.Mirror(ctx, f, debs, tmp); err != nil {
-					os.RemoveAll(tmp)
-					return err
-				}
-				if err := os.RemoveAll(dir); err != nil {
-					return err
-				}
-				if err := os.Rename(tmp, dir); err != nil {
+				if err := writeMirror(ctx, plan, f, debs, dir); err != nil {
 					return err
 				}
 				abs, _ := filepath.Abs(dir)
@@ -78,6 +70,55 @@ func init() {
 			}
 		},
 	})
+}
+
+// mirrorMarker marks a directory written by xenimg mirror: only such a
+// directory is ever replaced.
+const mirrorMarker = ".xenimg-mirror"
+
+// writeMirror writes the mirror beside dir, then swaps it in; an existing
+// dir is replaced only if xenimg wrote it.
+func writeMirror(ctx context.Context, plan *debootstrap.Plan, f *fetch.Fetcher, debs []string, dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, mirrorMarker)); err != nil {
+			return fmt.Errorf("%s exists and is not a mirror xenimg wrote (no %s): not replacing it", dir, mirrorMarker)
+		}
+	}
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := plan.Mirror(ctx, f, debs, tmp); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, mirrorMarker), []byte("written by xenimg mirror\n"), 0o644); err != nil {
+		return err
+	}
+	old := ""
+	if _, err := os.Stat(dir); err == nil {
+		old = tmp + ".old"
+		if err := os.Rename(dir, old); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if old != "" {
+			os.Rename(old, dir)
+		}
+		return err
+	}
+	if old != "" {
+		return os.RemoveAll(old)
+	}
+	return nil
 }
 
 // planAndFetch resolves a recipe and makes sure its .debs are cached.

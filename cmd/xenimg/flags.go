@@ -64,7 +64,10 @@ func firstStage(r *builder.Recipe, now time.Time) (debootstrap.Options, error) {
 		kr, err = release.DefaultKeyring(r.Suite.Codename)
 	}
 	if err != nil {
-		return o, fmt.Errorf("%s: suite.keyring: %w", r.Path, err)
+		if r.Suite.Keyring != "" {
+			return o, r.Fail("suite.keyring", err)
+		}
+		return o, fmt.Errorf("loading the default keyring for %s: %w", r.Suite.Codename, err)
 	}
 	o.Keyring = kr
 	return o, nil

@@ -126,6 +126,25 @@ func TestMirrorIsAMirror(t *testing.T) {
 			t.Errorf("mirror lacks %s", f)
 		}
 	}
+	// Writing it again replaces it; a directory xenimg did not write is
+	// never replaced.
+	if code, _, errOut := run(t, "mirror", "--cache", cache, recipe, dir+"/"); code != exitOK {
+		t.Errorf("mirror again (trailing slash): %s", errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dists/sarge/Release")); err != nil {
+		t.Errorf("mirror lost its files when written again: %v", err)
+	}
+	precious := t.TempDir()
+	if err := os.WriteFile(filepath.Join(precious, "thesis.tex"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = run(t, "mirror", "--cache", cache, recipe, precious)
+	if code != exitFail || !strings.Contains(errOut, "not a mirror xenimg wrote") {
+		t.Errorf("mirror over a foreign directory: code %d, %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(precious, "thesis.tex")); err != nil {
+		t.Errorf("mirror destroyed a foreign directory: %v", err)
+	}
 	// xenimg builds from it as a file:// mirror.
 	data, _ := os.ReadFile(recipe)
 	s := string(data)
