@@ -169,6 +169,25 @@ func randomOdd(r io.Reader, bits int) (*big.Int, error) {
 	return n, nil
 }
 
+// mrRounds returns the Miller-Rabin rounds nextPrime asks of a prime of
+// bits bits. FIPS 186-5 table B.1 asks 5 rounds for the 1024-bit primes
+// of RSA-2048 and 4 for the 1536-bit primes of RSA-3072 (error 2^-128
+// and 2^-144, for random candidates). big.Int.ProbablyPrime(n) runs n+1
+// rounds (base 2 and n pseudo-random bases) and then a strong Lucas test
+// (together Baillie-PSW, with no known composite passing), so n = 4 meets
+// the table from 1024 bits up. Smaller primes (DSA, RSA below 2048 bits)
+// keep 20.
+//
+// The rounds decide only how sure the test is of a number already found:
+// a composite fails its first round with overwhelming odds, so the search
+// stops at the same prime and keys are the same bytes with any count.
+func mrRounds(bits int) int {
+	if bits >= 1024 {
+		return 4
+	}
+	return 20
+}
+
 // nextPrime searches upward from the odd number start in steps of step
 // (even) for a prime p of exactly bits bits for which accept(p) holds.
 // ok is false when the search leaves the bit length.
@@ -197,7 +216,7 @@ func nextPrime(start *big.Int, step uint64, bits int, accept func(*big.Int) bool
 		if composite || !accept(p) {
 			continue
 		}
-		if p.ProbablyPrime(20) {
+		if p.ProbablyPrime(mrRounds(bits)) {
 			return p, true
 		}
 	}
