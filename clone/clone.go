@@ -153,15 +153,20 @@ func New(ctx context.Context, o Options) (*Cloner, error) {
 	if c.tmpl, err = readTemplate(dir, r); err != nil {
 		return nil, err
 	}
-	if c.plan.Target.Kind == "lvm" {
-		err = c.checkLVM(ctx)
-	} else {
-		err = c.checkDir()
-	}
-	if err != nil {
+	if err := c.check(ctx); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// check finds the slaves that exist and checks the target. New calls it
+// to validate; Run calls it again once it holds the lock, since another
+// run may have made slaves in between.
+func (c *Cloner) check(ctx context.Context) error {
+	if c.plan.Target.Kind == "lvm" {
+		return c.checkLVM(ctx)
+	}
+	return c.checkDir()
 }
 
 // Plan returns the validated cluster plan.

@@ -25,8 +25,10 @@
 //
 // Atomicity: new slaves are made under staging names (dir) or removed on
 // failure (lvm), and published only when every slave of the run succeeded.
-// One run at a time holds DIR/cluster/.lock; it removes staging
-// directories a killed run left. A slave whose volumes exist and whose
+// One run at a time holds DIR/cluster/.lock; under it, Run looks at the
+// target again (New looked without it, so another run may have made
+// slaves since) and removes what a killed run left. Nothing existing is
+// replaced without Force. A slave whose volumes exist and whose
 // /etc/hostname is its own is complete: it is kept byte for byte (its
 // /etc/hosts then lists the slaves of the run that made it; the master's
 // cluster/hosts lists all) and its host keys are read back for known_hosts.

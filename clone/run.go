@@ -171,6 +171,11 @@ func (c *Cloner) Run(ctx context.Context) (res *Result, err error) {
 			}
 		}
 	}
+	// New looked without the lock: look again, so two overlapping runs
+	// never both make (or replace) the same slave.
+	if err := c.check(ctx); err != nil {
+		return nil, err
+	}
 	seed, err := c.clusterSeed()
 	if err != nil {
 		return nil, fmt.Errorf("clone: %w", err)
@@ -366,6 +371,9 @@ func (c *Cloner) publishDir(s plan.Slave, m *made) error {
 	final := filepath.Dir(c.volPath(s.RootPath))
 	var old string
 	if _, err := os.Lstat(final); err == nil {
+		if !c.o.Force {
+			return fmt.Errorf("%s: %w", final, ErrExists)
+		}
 		o, err := os.MkdirTemp(filepath.Dir(final), ".old-"+s.Hostname+"-")
 		if err != nil {
 			return err
