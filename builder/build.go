@@ -250,6 +250,9 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 	if err := sshKeygenUnit(t, epoch.Unix()); err != nil {
 		return nil, err
 	}
+	if err := xenConsole(t, r.Suite.Codename, epoch.Unix()); err != nil {
+		return nil, err
+	}
 
 	// Images. A template that carries a password hash is for root's eyes.
 	perm := os.FileMode(0o644)
@@ -469,6 +472,39 @@ func setRootPassword(t *tree.Tree, hash string, epoch int64) error {
 	}
 	if err := t.RemoveAll("/etc/xenimg"); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
+	}
+	return nil
+}
+
+// xenConsole gives sysvinit guests a login on the Xen console. Sarge-era
+// Xen kernels (xencons=tty) show the console on tty1, which the default
+// inittab already serves; later paravirt kernels use hvc0, which needs a
+// getty line (systemd guests spawn one for console=hvc0 by themselves).
+func xenConsole(t *tree.Tree, codename string, epoch int64) error {
+	if codename == "sarge" {
+		return nil
+	}
+	data, err := t.ReadFile("/etc/inittab")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading /etc/inittab: %w", err)
+	}
+	if strings.Contains(string(data), "hvc0") {
+		return nil
+	}
+	n, err := t.Lstat("/etc/inittab")
+	if err != nil {
+		return err
+	}
+	data = append(data, "\n# Xen console (added by xenimg)\nhvc0:2345:respawn:/sbin/getty 38400 hvc0\n"...)
+	if err := t.WriteFile("/etc/inittab", tree.Meta{Mode: n.Mode, UID: n.UID, GID: n.GID, Mtime: epoch}, data); err != nil {
+		return err
+	}
+	if st, err := t.ReadFile("/etc/securetty"); err == nil && !strings.Contains(string(st), "hvc0") {
+		sn, _ := t.Lstat("/etc/securetty")
+		return t.WriteFile("/etc/securetty", tree.Meta{Mode: sn.Mode, UID: sn.UID, GID: sn.GID, Mtime: epoch}, append(st, "hvc0\n"...))
 	}
 	return nil
 }
