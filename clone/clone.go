@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -400,6 +401,28 @@ func (c *Cloner) checkLVM(ctx context.Context) error {
 	}
 	var need int64
 	var errs []error
+	names, err := c.lvm.List(ctx, vgName)
+	if err != nil {
+		return fmt.Errorf("clone: target lvm:%s: %w", vgName, err)
+	}
+	have := map[string]bool{}
+	for _, n := range names {
+		have[n] = true
+	}
+	// A run killed while swapping volumes in left NAME.xenimg-old where
+	// NAME is missing: Run's recoverLVM renames it back, so judge it as
+	// NAME.
+	for _, n := range names {
+		if base, ok := strings.CutSuffix(n, lvOldSuffix); ok && !have[base] {
+			have[base] = true
+		}
+	}
+	lvName := func(v string) string {
+		if slices.Contains(names, v) {
+			return v
+		}
+		return v + lvOldSuffix
+	}
 	for i, s := range c.plan.Slaves {
 		vols := []string{s.RootVolume}
 		if c.tmpl.swapPath != "" {
@@ -407,11 +430,10 @@ func (c *Cloner) checkLVM(ctx context.Context) error {
 		}
 		var found []string
 		for _, v := range vols {
-			ok, err := c.lvm.Exists(ctx, vgName, v)
-			if err != nil {
-				return &Error{s.Hostname, err}
+			if len(v)+len(lvNewSuffix) > 127 {
+				return &Error{s.Hostname, fmt.Errorf("volume name %q is too long for its staging name %q (LVM allows 127 characters)", v, v+lvNewSuffix)}
 			}
-			if ok {
+			if have[v] {
 				found = append(found, "/dev/"+vgName+"/"+v)
 			}
 		}
@@ -422,22 +444,24 @@ func (c *Cloner) checkLVM(ctx context.Context) error {
 		c.state[i] = stateForeign
 		why := "it is not a complete slave"
 		if len(found) == len(vols) {
-			keys, err := c.probeLVMSlave(ctx, s)
+			keys, err := c.probeLVMSlave(ctx, s, lvName(s.RootVolume))
 			if err == nil {
 				c.state[i] = stateComplete
 				c.keys[s.Hostname] = keys
-				if !c.o.Force {
-					continue
-				}
 			} else {
 				why = err.Error()
 			}
 		}
-		if !c.o.Force {
+		if c.o.Force {
+			// --force makes the new volumes beside the old ones and
+			// swaps them in only when every slave is made: both need
+			// room meanwhile.
+			need += per
+			continue
+		}
+		if c.state[i] == stateForeign {
 			errs = append(errs, &Error{s.Hostname, fmt.Errorf("%s: %w; %s", found[0], ErrExists, why)})
 		}
-		// --force replaces the slave: its volumes are removed first, so
-		// the room they hold comes back.
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -448,8 +472,8 @@ func (c *Cloner) checkLVM(ctx context.Context) error {
 	return nil
 }
 
-func (c *Cloner) probeLVMSlave(ctx context.Context, s plan.Slave) ([]sshkey.PublicKey, error) {
-	v, err := c.lvm.Open(ctx, c.plan.Target.VG, s.RootVolume, os.O_RDONLY)
+func (c *Cloner) probeLVMSlave(ctx context.Context, s plan.Slave, lv string) ([]sshkey.PublicKey, error) {
+	v, err := c.lvm.Open(ctx, c.plan.Target.VG, lv, os.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}

@@ -23,8 +23,11 @@
 // draws randomness itself: a new seed is read from Options.Rand, which the
 // command sets to crypto/rand.
 //
-// Atomicity: new slaves are made under staging names (dir) or removed on
-// failure (lvm), and published only when every slave of the run succeeded.
+// Atomicity: new slaves are made under staging names (a directory
+// slaves/.staging-*, LVs NAME.xenimg-new) and published only when every
+// slave of the run succeeded; a replaced slave's old volumes stay until
+// then (LVM: renamed to NAME.xenimg-old, the new ones renamed in, then
+// the old ones removed; --force needs room for both).
 // One run at a time holds DIR/cluster/.lock; under it, Run looks at the
 // target again (New looked without it, so another run may have made
 // slaves since) and removes what a killed run left. Nothing existing is

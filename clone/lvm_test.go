@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,7 +86,7 @@ func TestCloneLVM(t *testing.T) {
 	testenv.Tool(t, "debugfs")
 	testenv.Tool(t, "blkid")
 	vg := "xenimg_clone_test"
-	client := loopVG(t, vg, 420<<20)
+	client := loopVG(t, vg, 740<<20)
 	dir := makeTemplate(t, tmplOptions{filler: 4 << 20})
 	ctx := context.Background()
 	c, err := clone.New(ctx, clone.Options{From: dir, N: 4, Target: "lvm:" + vg, Seed: testSeed(5), LVM: client})
@@ -134,11 +135,32 @@ func TestCloneLVM(t *testing.T) {
 			t.Errorf("%s: domain config:\n%s", h, cfg)
 		}
 	}
-	// No room for two more slaves: refused before any volume is made.
-	_, err = clone.New(ctx, clone.Options{From: dir, N: 6, Target: "lvm:" + vg, Seed: testSeed(5), LVM: client})
+	// No room for six more slaves (480 MiB, 420 free): refused before any
+	// volume is made.
+	_, err = clone.New(ctx, clone.Options{From: dir, N: 10, Target: "lvm:" + vg, Seed: testSeed(5), LVM: client})
 	if !errors.Is(err, lvm.ErrNoSpace) {
-		t.Errorf("6 slaves in a full VG: got %v, want ErrNoSpace", err)
+		t.Errorf("10 slaves in a full VG: got %v, want ErrNoSpace", err)
 	}
+	// --force makes the new volumes before it drops the old ones: 6
+	// slaves need 480 MiB even though 4 of them exist.
+	_, err = clone.New(ctx, clone.Options{From: dir, N: 6, Target: "lvm:" + vg, Seed: testSeed(5), LVM: client, Force: true})
+	if !errors.Is(err, lvm.ErrNoSpace) {
+		t.Errorf("--force of 6 slaves in a VG with room for 5: got %v, want ErrNoSpace", err)
+	}
+	// A --force run stopped after its first slave leaves every slave as
+	// it was: the old volumes go only once all new ones are made.
+	before := lvState(t, client, vg)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c, err = clone.New(cctx, clone.Options{From: dir, N: 4, Target: "lvm:" + vg, Seed: testSeed(5), LVM: client, Force: true, Jobs: 1,
+		Log: slog.New(cancelOn{"made slave", cancel})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Run(cctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled --force run: got %v, want context.Canceled", err)
+	}
+	sameLVs(t, "after a cancelled --force run", before, lvState(t, client, vg))
 	// An existing LV that is not a slave is refused without --force.
 	if err := client.Remove(ctx, vg, "Debian_Slave4_Swap"); err != nil {
 		t.Fatal(err)
@@ -152,10 +174,87 @@ func TestCloneLVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	before = lvState(t, client, vg)
 	if _, err := c.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
 	e2fsck(t, copyLV(t, client, vg, "Debian_Slave4_Root"))
+	after := lvState(t, client, vg)
+	if len(after) != 8 {
+		t.Errorf("after --force, lvs lists %d volumes, want 8 (no staging or old ones left)", len(after))
+	}
+	for name := range before {
+		if _, ok := after[name]; !ok {
+			t.Errorf("after --force, %s is missing", name)
+		}
+	}
+	// A run killed between its renames left slave2's root under its old
+	// name and a staged volume: the next run puts the one back, removes
+	// the other, and keeps every slave.
+	if err := client.Rename(ctx, vg, "Debian_Slave2_Root", "Debian_Slave2_Root.xenimg-old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Create(ctx, vg, "Debian_Slave3_Swap.xenimg-new", 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	c, err = clone.New(ctx, clone.Options{From: dir, N: 4, Target: "lvm:" + vg, Seed: testSeed(5), LVM: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Made) != 0 || len(res.Kept) != 4 {
+		t.Errorf("after a killed run: made %v, kept %v; want all 4 kept", res.Made, res.Kept)
+	}
+	sameLVs(t, "after recovering a killed run", after, lvState(t, client, vg))
+}
+
+// cancelOn is a log handler that cancels a context on a given message.
+type cancelOn struct {
+	msg    string
+	cancel context.CancelFunc
+}
+
+func (h cancelOn) Enabled(context.Context, slog.Level) bool { return true }
+func (h cancelOn) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.cancel()
+	}
+	return nil
+}
+func (h cancelOn) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h cancelOn) WithGroup(string) slog.Handler      { return h }
+
+// lvState returns a hash of every LV of vg, by name.
+func lvState(t *testing.T, c *lvm.Client, vg string) map[string]string {
+	t.Helper()
+	names, err := c.List(context.Background(), vg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := map[string]string{}
+	for _, n := range names {
+		p := copyLV(t, c, vg, n)
+		st[n] = fileHash(t, p)
+		os.Remove(p)
+	}
+	return st
+}
+
+func sameLVs(t *testing.T, what string, a, b map[string]string) {
+	t.Helper()
+	for k, v := range a {
+		if b[k] != v {
+			t.Errorf("%s: LV %s changed or went", what, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			t.Errorf("%s: LV %s appeared", what, k)
+		}
+	}
 }
 
 // copyLV reads an LV through its PV into a file.

@@ -17,7 +17,6 @@ import (
 	"github.com/xenimg/xenimg/builder"
 	"github.com/xenimg/xenimg/builder/ext3"
 	"github.com/xenimg/xenimg/builder/swap"
-	"github.com/xenimg/xenimg/clone/lvm"
 	"github.com/xenimg/xenimg/clone/plan"
 	"github.com/xenimg/xenimg/clone/sshkey"
 )
@@ -171,6 +170,11 @@ func (c *Cloner) Run(ctx context.Context) (res *Result, err error) {
 			}
 		}
 	}
+	if c.plan.Target.Kind == "lvm" {
+		if err := c.recoverLVM(ctx); err != nil {
+			return nil, fmt.Errorf("clone: %w", err)
+		}
+	}
 	// New looked without the lock: look again, so two overlapping runs
 	// never both make (or replace) the same slave.
 	if err := c.check(ctx); err != nil {
@@ -263,9 +267,12 @@ func (c *Cloner) Run(ctx context.Context) (res *Result, err error) {
 		}
 		s := c.plan.Slaves[i]
 		if c.plan.Target.Kind == "dir" {
-			if err := c.publishDir(s, m); err != nil {
-				return nil, &Error{s.Hostname, err}
-			}
+			err = c.publishDir(s, m)
+		} else {
+			err = c.publishLVM(s, m)
+		}
+		if err != nil {
+			return nil, &Error{s.Hostname, err}
 		}
 		m.stage, m.lvs = "", nil // published: nothing to discard
 		c.keys[s.Hostname] = m.id.publicKeys()
@@ -394,8 +401,95 @@ func (c *Cloner) publishDir(s plan.Slave, m *made) error {
 	return nil
 }
 
-// makeLVMSlave creates a slave's LVs and writes them through their PVs.
-// Volumes of a slave being replaced (Force) are removed first.
+// Staging names of LVs: a slave's new volumes are made as NAME.xenimg-new;
+// publishing renames the volumes it replaces to NAME.xenimg-old, the new
+// ones to NAME, then removes the old ones.
+const (
+	lvNewSuffix = ".xenimg-new"
+	lvOldSuffix = ".xenimg-old"
+)
+
+// publishLVM swaps a slave's staged LVs into place (lvrename, metadata
+// only), then removes the volumes they replace (Force).
+func (c *Cloner) publishLVM(s plan.Slave, m *made) error {
+	ctx := context.Background() // a half-done swap is worse than a late one
+	vg := c.plan.Target.VG
+	var olds []string
+	for _, staged := range m.lvs {
+		name := strings.TrimSuffix(staged, lvNewSuffix)
+		ok, err := c.lvm.Exists(ctx, vg, name)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if !c.o.Force {
+				return fmt.Errorf("/dev/%s/%s: %w", vg, name, ErrExists)
+			}
+			if err := c.lvm.Rename(ctx, vg, name, name+lvOldSuffix); err != nil {
+				return err
+			}
+			olds = append(olds, name+lvOldSuffix)
+		}
+		if err := c.lvm.Rename(ctx, vg, staged, name); err != nil {
+			// Put the old volume back; the staged one is discarded.
+			if ok {
+				if rerr := c.lvm.Rename(ctx, vg, name+lvOldSuffix, name); rerr != nil {
+					c.log.Error("putting a volume back", "vg", vg, "lv", name, "err", rerr)
+				}
+			}
+			return err
+		}
+	}
+	for _, old := range olds {
+		if err := c.lvm.Remove(ctx, vg, old); err != nil {
+			// The slave is published; the next run removes it.
+			c.log.Error("removing a replaced volume", "vg", vg, "lv", old, "err", err)
+		}
+	}
+	return nil
+}
+
+// recoverLVM finishes or undoes what a killed run left in the VG:
+// staged volumes (NAME.xenimg-new) are removed; a replaced volume
+// (NAME.xenimg-old) is removed when NAME exists (its successor was
+// swapped in) and renamed back to NAME otherwise.
+func (c *Cloner) recoverLVM(ctx context.Context) error {
+	vg := c.plan.Target.VG
+	names, err := c.lvm.List(ctx, vg)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, n := range names {
+		have[n] = true
+	}
+	for _, n := range names {
+		switch {
+		case strings.HasSuffix(n, lvNewSuffix):
+			c.log.Info("removing what an interrupted run left", "vg", vg, "lv", n)
+			if err := c.lvm.Remove(ctx, vg, n); err != nil {
+				return err
+			}
+		case strings.HasSuffix(n, lvOldSuffix):
+			base := strings.TrimSuffix(n, lvOldSuffix)
+			if have[base] {
+				c.log.Info("removing a volume an interrupted run replaced", "vg", vg, "lv", n)
+				err = c.lvm.Remove(ctx, vg, n)
+			} else {
+				c.log.Info("putting back a volume an interrupted run was replacing", "vg", vg, "lv", base)
+				err = c.lvm.Rename(ctx, vg, n, base)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// makeLVMSlave creates a slave's LVs under staging names (name +
+// lvNewSuffix) and writes them through their PVs. The volumes of a slave
+// being replaced (Force) stay untouched until publishLVM.
 func (c *Cloner) makeLVMSlave(ctx context.Context, i int, s plan.Slave, m *made, tf *os.File, wait func() error) error {
 	vg := c.plan.Target.VG
 	vols := []struct {
@@ -408,20 +502,13 @@ func (c *Cloner) makeLVMSlave(ctx context.Context, i int, s plan.Slave, m *made,
 			size int64
 		}{s.SwapVolume, c.tmpl.swapSize})
 	}
-	if c.state[i] != stateNew {
-		for _, v := range vols {
-			if err := c.lvm.Remove(ctx, vg, v.name); err != nil && !errors.Is(err, lvm.ErrLVNotFound) {
-				return fmt.Errorf("replacing %s/%s: %w", vg, v.name, err)
-			}
-		}
-	}
 	for _, v := range vols {
-		if err := c.lvm.Create(ctx, vg, v.name, v.size); err != nil {
+		if err := c.lvm.Create(ctx, vg, v.name+lvNewSuffix, v.size); err != nil {
 			return err
 		}
-		m.lvs = append(m.lvs, v.name)
+		m.lvs = append(m.lvs, v.name+lvNewSuffix)
 	}
-	rv, err := c.lvm.Open(ctx, vg, s.RootVolume, os.O_RDWR)
+	rv, err := c.lvm.Open(ctx, vg, s.RootVolume+lvNewSuffix, os.O_RDWR)
 	if err != nil {
 		return err
 	}
@@ -452,7 +539,7 @@ func (c *Cloner) makeLVMSlave(ctx context.Context, i int, s plan.Slave, m *made,
 	if err != nil {
 		return err
 	}
-	sv, err := c.lvm.Open(ctx, vg, s.SwapVolume, os.O_RDWR)
+	sv, err := c.lvm.Open(ctx, vg, s.SwapVolume+lvNewSuffix, os.O_RDWR)
 	if err != nil {
 		return err
 	}

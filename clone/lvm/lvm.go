@@ -19,8 +19,8 @@
 // vgcreate, vgs, pvs and lvs work (lvs warns and shows attr "XX");
 // "lvcreate -an -Zn" still fails ("striped: Required device-mapper
 // target(s) not detected in your kernel") unless --driverloaded n is
-// given, which every command here passes. lvextend and lvremove work the
-// same way. lvm2 warns about inherited descriptors unless
+// given, which every command here passes. lvextend, lvrename and lvremove
+// work the same way. lvm2 warns about inherited descriptors unless
 // LVM_SUPPRESS_FD_WARNINGS is set; no devices-file or filter change was
 // needed, but Client.Config can confine scanning to given devices.
 //
@@ -313,6 +313,50 @@ func (c *Client) Remove(ctx context.Context, vg, name string) error {
 	}
 	if _, err := c.run(ctx, "lvremove", "--yes", vg+"/"+name); err != nil {
 		return fmt.Errorf("removing %s/%s: %w", vg, name, err)
+	}
+	return nil
+}
+
+// List returns the names of vg's LVs, sorted as lvs prints them.
+func (c *Client) List(ctx context.Context, vg string) ([]string, error) {
+	if _, err := c.vg(ctx, vg, false); err != nil {
+		return nil, err
+	}
+	rows, err := c.report(ctx, "lvs", "lv_name", vg)
+	if err != nil {
+		return nil, fmt.Errorf("listing logical volumes of %s: %w", vg, err)
+	}
+	names := make([]string, len(rows))
+	for i, r := range rows {
+		names[i] = r[0]
+	}
+	return names, nil
+}
+
+// Rename renames vg/from to vg/to (lvrename: metadata only, the data stays
+// where it is; it works without device-mapper). A missing from is
+// ErrLVNotFound, an existing to ErrLVExists.
+func (c *Client) Rename(ctx context.Context, vg, from, to string) error {
+	if err := checkName("logical volume", to); err != nil {
+		return err
+	}
+	names, err := c.List(ctx, vg)
+	if err != nil {
+		return fmt.Errorf("renaming %s/%s: %w", vg, from, err)
+	}
+	var haveFrom, haveTo bool
+	for _, n := range names {
+		haveFrom = haveFrom || n == from
+		haveTo = haveTo || n == to
+	}
+	if !haveFrom {
+		return fmt.Errorf("renaming %s/%s: %w", vg, from, ErrLVNotFound)
+	}
+	if haveTo {
+		return fmt.Errorf("renaming %s/%s to %s: %w", vg, from, to, ErrLVExists)
+	}
+	if _, err := c.run(ctx, "lvrename", vg, from, to); err != nil {
+		return fmt.Errorf("renaming %s/%s to %s: %w", vg, from, to, err)
 	}
 	return nil
 }

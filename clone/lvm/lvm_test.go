@@ -265,6 +265,26 @@ func TestProvisionAndWriteThroughPV(t *testing.T) {
 		t.Errorf("Open missing LV: %v", err)
 	}
 
+	// Rename keeps the data (metadata only, no device-mapper needed).
+	if err := c.Rename(ctx, vg, "Debian_Slave1_Swap", "Debian_Slave1_Swap.new"); err != nil {
+		t.Fatal(err)
+	}
+	if got := ddLV(t, c, vg, "Debian_Slave1_Swap.new"); !bytes.Equal(got, want["Debian_Slave1_Swap"]) {
+		t.Errorf("renamed LV: other bytes")
+	}
+	if names, err := c.List(ctx, vg); err != nil || strings.Join(names, " ") != "Debian_Slave1_Root Debian_Slave1_Swap.new" {
+		t.Errorf("List after Rename = %q, %v", names, err)
+	}
+	if err := c.Rename(ctx, vg, "Debian_Slave1_Swap.new", "Debian_Slave1_Root"); !errors.Is(err, ErrLVExists) {
+		t.Errorf("Rename onto an existing LV: %v", err)
+	}
+	if err := c.Rename(ctx, vg, "nope", "nope2"); !errors.Is(err, ErrLVNotFound) {
+		t.Errorf("Rename of a missing LV: %v", err)
+	}
+	if err := c.Rename(ctx, vg, "Debian_Slave1_Swap.new", "Debian_Slave1_Swap"); err != nil {
+		t.Fatal(err)
+	}
+
 	// Remove.
 	if err := c.Remove(ctx, vg, "Debian_Slave1_Swap"); err != nil {
 		t.Fatal(err)
