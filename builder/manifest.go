@@ -54,10 +54,7 @@ func newManifest(r *Recipe, plan *debootstrap.Plan, debs []string, epoch time.Ti
 	m.Suite.Components, m.Suite.Variant = r.Suite.Components, r.Suite.Variant
 	m.Suite.ReleaseDate = plan.Archive.Date().UTC().Format(time.RFC3339)
 	for i, p := range plan.Set.Packages {
-		sum := ""
-		if p.Package != nil {
-			sum = p.Package.SHA256
-		}
+		sum := p.SHA256
 		if sum == "" { // sarge-era indexes have MD5 only
 			var err error
 			if sum, _, err = fileSHA256(debs[i]); err != nil {

@@ -89,8 +89,23 @@ func Resolve(ctx context.Context, f *fetch.Fetcher, o Options) (*Plan, error) {
 	for _, c := range set.Conflicts {
 		log.Warn("conflict inside the package set", "conflict", c.String())
 	}
+	detach(set)
 	log.Info("resolved", "packages", len(set.Packages))
 	return &Plan{Suite: suite, Archive: a, Set: set, opts: o}, nil
+}
+
+// detach copies what the plan keeps of each selected package out of the
+// parsed indexes, so that they (tens of MB for a current suite) can be
+// freed before unpacking starts.
+func detach(set *resolve.Set) {
+	for i := range set.Packages {
+		s := &set.Packages[i]
+		s.Name, s.Arch, s.Filename = strings.Clone(s.Name), strings.Clone(s.Arch), strings.Clone(s.Filename)
+		s.MD5sum, s.SHA1, s.SHA256 = strings.Clone(s.MD5sum), strings.Clone(s.SHA1), strings.Clone(s.SHA256)
+		s.Priority = strings.Clone(s.Priority)
+		s.Version.Version, s.Version.Revision = strings.Clone(s.Version.Version), strings.Clone(s.Version.Revision)
+		s.Package = nil
+	}
 }
 
 // Requests lists the .debs of the plan as fetch requests, in set order.
@@ -100,11 +115,7 @@ func (p *Plan) Requests() ([]fetch.Request, error) {
 		if s.Filename == "" || strings.Contains(s.Filename, "..") {
 			return nil, fmt.Errorf("package %s %s: bad Filename %q in the index", s.Name, s.Version, s.Filename)
 		}
-		pkg := s.Package
-		sum := fetch.Sum{Size: s.Size}
-		if pkg != nil {
-			sum.MD5, sum.SHA1, sum.SHA256 = pkg.MD5sum, pkg.SHA1, pkg.SHA256
-		}
+		sum := fetch.Sum{Size: s.Size, MD5: s.MD5sum, SHA1: s.SHA1, SHA256: s.SHA256}
 		if sum.MD5 == "" && sum.SHA1 == "" && sum.SHA256 == "" {
 			return nil, fmt.Errorf("package %s %s: the index gives no checksum", s.Name, s.Version)
 		}
