@@ -7,7 +7,11 @@
 // otherwise by copying only the blocks the template's ext3 bitmaps mark in
 // use (holes and all-zero blocks stay holes). "lvm:VG" creates inactive
 // logical volumes with lvm2 and writes them through their physical volumes
-// (package clone/lvm), so no device-mapper is needed.
+// (package clone/lvm), so no device-mapper is needed. lvm2 does not zero
+// them; clone zeroes each LV with BLKZEROOUT on its PV (a loop device
+// makes that a fallocate: fast), or where the ioctl is missing writes zeros
+// over the blocks it does not copy, so no slave shows what the disk held
+// before (another slave's keys).
 //
 // Every slave is then edited in place with builder/ext3's editor, without
 // mounting: /etc/hostname, /etc/hosts, /etc/mailname, the address in

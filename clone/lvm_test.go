@@ -1,6 +1,7 @@
 package clone_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,10 @@ import (
 	"github.com/xenimg/xenimg/clone/lvm"
 	"github.com/xenimg/xenimg/internal/testenv"
 )
+
+// oldData fills a test PV before lvm2 sees it: a slave that shows it
+// exposes what its disk held before.
+var oldData = []byte("OLD PV DATA MARK")
 
 // loopVG makes a volume group on a loop device backed by a sparse file of
 // size bytes, and a client that sees only that device.
@@ -34,10 +39,7 @@ func loopVG(t *testing.T, name string, size int64) *lvm.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	junk := make([]byte, 1<<20)
-	for i := range junk {
-		junk[i] = 0xA5
-	}
+	junk := bytes.Repeat(oldData, (1<<20)/len(oldData))
 	for off := int64(0); off < size; off += int64(len(junk)) {
 		if _, err := f.WriteAt(junk, off); err != nil {
 			t.Fatal(err)
@@ -127,6 +129,11 @@ func TestCloneLVM(t *testing.T) {
 			t.Errorf("%s: filler file has %d bytes", h, len(f))
 		}
 		sw := copyLV(t, client, vg, swapLV)
+		for _, p := range []string{root, sw} {
+			if data, err := os.ReadFile(p); err != nil || bytes.Contains(data, oldData) {
+				t.Errorf("%s: %s shows what the PV held before (%v)", h, filepath.Base(p), err)
+			}
+		}
 		if out, err := exec.Command("blkid", "-p", "-o", "value", "-s", "TYPE", sw).Output(); err != nil || strings.TrimSpace(string(out)) != "swap" {
 			t.Errorf("%s: swap LV: blkid %v %q", h, err, out)
 		}

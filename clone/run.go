@@ -17,6 +17,7 @@ import (
 	"github.com/xenimg/xenimg/builder"
 	"github.com/xenimg/xenimg/builder/ext3"
 	"github.com/xenimg/xenimg/builder/swap"
+	"github.com/xenimg/xenimg/clone/lvm"
 	"github.com/xenimg/xenimg/clone/plan"
 	"github.com/xenimg/xenimg/clone/sshkey"
 )
@@ -237,7 +238,7 @@ func (c *Cloner) Run(ctx context.Context) (res *Result, err error) {
 			}
 			var err error
 			if c.plan.Target.Kind == "lvm" {
-				err = c.makeLVMSlave(gctx, i, s, m, tf, wait)
+				err = c.makeLVMSlave(gctx, s, m, tf, data, wait)
 			} else {
 				err = c.makeDirSlave(gctx, s, m, tf, data, wait)
 			}
@@ -490,7 +491,7 @@ func (c *Cloner) recoverLVM(ctx context.Context) error {
 // makeLVMSlave creates a slave's LVs under staging names (name +
 // lvNewSuffix) and writes them through their PVs. The volumes of a slave
 // being replaced (Force) stay untouched until publishLVM.
-func (c *Cloner) makeLVMSlave(ctx context.Context, i int, s plan.Slave, m *made, tf *os.File, wait func() error) error {
+func (c *Cloner) makeLVMSlave(ctx context.Context, s plan.Slave, m *made, tf *os.File, data [][2]int64, wait func() error) error {
 	vg := c.plan.Target.VG
 	vols := []struct {
 		name string
@@ -513,8 +514,13 @@ func (c *Cloner) makeLVMSlave(ctx context.Context, i int, s plan.Slave, m *made,
 		return err
 	}
 	defer rv.Close()
-	// The LV is not zeroed: every used block is written, zeros included.
-	if _, err := copyUsed(rv, tf, c.tmpl.used, c.tmpl.blockSize, nil, false); err != nil {
+	// lvcreate -Zn leaves whatever the PV held (another slave's keys):
+	// zero the LV, then write the template's non-zero blocks.
+	zeroed, err := c.zeroLV(rv, c.tmpl.used, c.tmpl.blockSize)
+	if err != nil {
+		return err
+	}
+	if _, err := copyUsed(rv, tf, c.tmpl.used, c.tmpl.blockSize, data, zeroed); err != nil {
 		return fmt.Errorf("copying the template to %s/%s: %w", vg, s.RootVolume, err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -544,6 +550,9 @@ func (c *Cloner) makeLVMSlave(ctx context.Context, i int, s plan.Slave, m *made,
 		return err
 	}
 	defer sv.Close()
+	if _, err := c.zeroLV(sv, nil, 1); err != nil {
+		return err
+	}
 	if _, err := sv.WriteAt(hdr, 0); err != nil {
 		return fmt.Errorf("writing the swap header of %s/%s: %w", vg, s.SwapVolume, err)
 	}
@@ -551,6 +560,41 @@ func (c *Cloner) makeLVMSlave(ctx context.Context, i int, s plan.Slave, m *made,
 		return err
 	}
 	return sv.Close()
+}
+
+// zeroLV zeroes an LV by BLKZEROOUT on its PVs and reports true. Where the
+// PV cannot, it writes zeros over every byte outside the used extents
+// (blocks of blockSize bytes; the caller writes those, zeros included)
+// and reports false.
+func (c *Cloner) zeroLV(v *lvm.Volume, used []ext3.Extent, blockSize int64) (bool, error) {
+	err := v.Zero(0, v.Size())
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, lvm.ErrZeroUnsupported) {
+		return false, err
+	}
+	c.log.Info("writing zeros over the unused space: the PV cannot zero by ioctl", "vg", v.VG, "lv", v.Name, "err", err)
+	zero := make([]byte, copyBuf)
+	fill := func(off, end int64) error {
+		for off < end {
+			n := min(end-off, int64(len(zero)))
+			if _, err := v.WriteAt(zero[:n], off); err != nil {
+				return err
+			}
+			off += n
+		}
+		return nil
+	}
+	var off int64
+	for _, e := range used {
+		start := int64(e.Start) * blockSize
+		if err := fill(off, min(start, v.Size())); err != nil {
+			return false, err
+		}
+		off = max(off, int64(e.Start+e.Count)*blockSize)
+	}
+	return false, fill(off, v.Size())
 }
 
 // writeDomains writes DIR/xen/<hostname>.cfg for every slave.

@@ -265,6 +265,29 @@ func TestProvisionAndWriteThroughPV(t *testing.T) {
 		t.Errorf("Open missing LV: %v", err)
 	}
 
+	// Zero: a range across segments and PVs reads back as zeros, the
+	// rest is untouched.
+	{
+		v, err := c.Open(ctx, vg, "Debian_Slave1_Root", os.O_RDWR)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off, n := int64(3<<20+512), int64(14<<20)
+		if err := v.Zero(off, n); err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Zero(1, 512); err == nil {
+			t.Error("Zero at an unaligned offset succeeded")
+		}
+		v.Close()
+		w := bytes.Clone(want["Debian_Slave1_Root"])
+		clear(w[off : off+n])
+		if got := ddLV(t, c, vg, "Debian_Slave1_Root"); !bytes.Equal(got, w) {
+			t.Errorf("after Zero, dd from the PVs shows other bytes")
+		}
+		want["Debian_Slave1_Root"] = w
+	}
+
 	// Rename keeps the data (metadata only, no device-mapper needed).
 	if err := c.Rename(ctx, vg, "Debian_Slave1_Swap", "Debian_Slave1_Swap.new"); err != nil {
 		t.Fatal(err)

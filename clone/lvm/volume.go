@@ -8,6 +8,9 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Segment is a run of an LV's logical extents on one PV.
@@ -215,4 +218,35 @@ func (v *Volume) devNames() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// ErrZeroUnsupported reports a PV that cannot zero a range by ioctl (a
+// regular file, an old kernel): the caller writes zeros itself.
+var ErrZeroUnsupported = errors.New("lvm: the physical volume cannot zero a range (BLKZEROOUT)")
+
+// Zero sets [off, off+n) of the LV to zeros with BLKZEROOUT on its PVs:
+// the kernel discards where the device guarantees zeroes after a
+// discard, sends write-zeroes otherwise (a loop device turns either into
+// fallocate on its backing file) or writes zero pages itself. The range
+// must be 512-byte aligned. A device without the ioctl gives
+// ErrZeroUnsupported.
+func (v *Volume) Zero(off, n int64) error {
+	if off < 0 || n < 0 || off+n > v.size || off%512 != 0 || n%512 != 0 {
+		return fmt.Errorf("lvm: zeroing %d bytes at %d of %s/%s of %d bytes: out of range or not 512-byte aligned", n, off, v.VG, v.Name, v.size)
+	}
+	for n > 0 {
+		f, devOff, run := v.locate(off)
+		chunk := min(n, run)
+		r := [2]uint64{uint64(devOff), uint64(chunk)}
+		_, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.BLKZEROOUT, uintptr(unsafe.Pointer(&r)))
+		if errno != 0 {
+			if errno == unix.ENOTTY || errno == unix.EOPNOTSUPP || errno == unix.EINVAL {
+				return fmt.Errorf("zeroing %s/%s (%s): %w: %v", v.VG, v.Name, f.Name(), ErrZeroUnsupported, errno)
+			}
+			return fmt.Errorf("zeroing %s/%s at %d (%s at %d): %w", v.VG, v.Name, off, f.Name(), devOff, errno)
+		}
+		off += chunk
+		n -= chunk
+	}
+	return nil
 }
