@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +18,10 @@ import (
 	"github.com/xenimg/xenimg/internal/testenv"
 )
 
-var xenimg string // the binary under test, built by TestMain
+var (
+	xenimg  string // the binary under test, built by TestMain
+	scratch string // outlives single tests: shared builds live here
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "xenimg-e2e-bin-")
@@ -25,6 +29,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	xenimg = filepath.Join(dir, "xenimg")
+	scratch = dir
 	if out, err := exec.Command("go", "build", "-o", xenimg, "../cmd/xenimg").CombinedOutput(); err != nil {
 		os.Stderr.Write(out)
 		os.Exit(1)
@@ -40,6 +45,32 @@ func cacheDir() string { return filepath.Join(os.TempDir(), "xenimg-e2e-cache") 
 // build runs `xenimg build` on recipe with the given edits applied.
 func build(t *testing.T, recipe string, edits ...string) string {
 	t.Helper()
+	return buildIn(t, t.TempDir(), recipe, edits...)
+}
+
+var pvm struct {
+	sync.Mutex
+	out string
+}
+
+// bookwormPVM builds recipes/bookworm-pvm.toml once for every test that
+// needs it.
+func bookwormPVM(t *testing.T) string {
+	t.Helper()
+	pvm.Lock()
+	defer pvm.Unlock()
+	if pvm.out == "" {
+		dir, err := os.MkdirTemp(scratch, "bookworm-pvm-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pvm.out = buildIn(t, dir, "../recipes/bookworm-pvm.toml")
+	}
+	return pvm.out
+}
+
+func buildIn(t *testing.T, dir, recipe string, edits ...string) string {
+	t.Helper()
 	data, err := os.ReadFile(recipe)
 	if err != nil {
 		t.Fatal(err)
@@ -54,11 +85,11 @@ func build(t *testing.T, recipe string, edits ...string) string {
 	if m := testenv.Mirror(); m != "http://deb.debian.org/debian" {
 		s = strings.ReplaceAll(s, "http://deb.debian.org/debian", m)
 	}
-	p := filepath.Join(t.TempDir(), filepath.Base(recipe))
+	p := filepath.Join(dir, filepath.Base(recipe))
 	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(t.TempDir(), "out")
+	out := filepath.Join(dir, "out")
 	cmd := exec.Command(xenimg, "build", "--cache", cacheDir(), "-o", out, p)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -139,7 +170,7 @@ func TestBookwormPVM(t *testing.T) {
 	testenv.Root(t)
 	testenv.Network(t)
 	testenv.Tool(t, "dpkg-query")
-	out := build(t, "../recipes/bookworm-pvm.toml")
+	out := bookwormPVM(t)
 	root := checkConfigured(t, out)
 	exists(t, root, "usr/bin/pvm", "usr/sbin/sshd", "usr/bin/make", "usr/bin/m4", "sbin/ifup")
 	contains(t, root, "etc/hostname", "template")

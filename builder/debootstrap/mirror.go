@@ -20,6 +20,12 @@ func (p *Plan) Mirror(ctx context.Context, f *fetch.Fetcher, debs []string, dir 
 	if len(debs) != len(p.Set.Packages) {
 		return fmt.Errorf("mirror: %d .debs for %d packages", len(debs), len(p.Set.Packages))
 	}
+	// apt also fetches the English descriptions of every component.
+	for _, comp := range p.opts.Components {
+		if _, err := p.Archive.Translation(ctx, comp, "en"); err != nil {
+			return fmt.Errorf("mirror: %w", err)
+		}
+	}
 	for _, ix := range p.Archive.IndexFiles() {
 		if err := ctx.Err(); err != nil {
 			return err

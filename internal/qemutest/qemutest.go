@@ -29,6 +29,7 @@ import (
 // Options describe one guest.
 type Options struct {
 	Image   string // raw root image, booted as /dev/vda
+	Root    string // root= device; default /dev/vda (a whole-disk image: /dev/vda1)
 	Swap    string // optional second disk, /dev/vdb
 	MemMiB  int    // default 512
 	Append  string // extra kernel command line
@@ -89,11 +90,14 @@ func Boot(t testing.TB, o Options) *VM {
 	if o.MemMiB == 0 {
 		o.MemMiB = 512
 	}
+	if o.Root == "" {
+		o.Root = "/dev/vda"
+	}
 	args := []string{
 		"-machine", "q35,accel=tcg", "-cpu", "max", "-m", fmt.Sprint(o.MemMiB), "-smp", "1",
 		"-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
 		"-kernel", kernel, "-initrd", initrd,
-		"-append", strings.TrimSpace("root=/dev/vda rw console=ttyS0 panic=-1 net.ifnames=0 " + o.Append),
+		"-append", strings.TrimSpace("root=" + o.Root + " rw console=ttyS0 panic=-1 net.ifnames=0 " + o.Append),
 		"-drive", "file=" + o.Image + ",format=raw,if=virtio,cache=unsafe",
 	}
 	if o.Swap != "" {

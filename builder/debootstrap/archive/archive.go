@@ -217,6 +217,18 @@ func (a *Archive) Packages(ctx context.Context, component, arch string) ([]byte,
 	return append(data, all...), nil
 }
 
+// Translation loads and verifies component's Translation-LANG index, if
+// the Release file lists one, so that it joins IndexFiles (apt fetches it
+// from a mirror). It reports whether there was one.
+func (a *Archive) Translation(ctx context.Context, component, lang string) (bool, error) {
+	base := component + "/i18n/Translation-" + lang
+	if !a.listed(base) {
+		return false, nil
+	}
+	_, err := a.index(ctx, base)
+	return err == nil, err
+}
+
 func (a *Archive) listed(base string) bool {
 	for _, ext := range compressions {
 		if _, ok := a.Release.Lookup(base + ext); ok {
