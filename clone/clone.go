@@ -136,13 +136,14 @@ func New(ctx context.Context, o Options) (*Cloner, error) {
 	if o.Target != "" {
 		target = o.Target
 	}
-	c.plan, err = plan.New(plan.Input{
+	in := plan.Input{
 		Cluster: r.Name, N: o.N, Hostname: r.Clone.Hostname,
 		Subnet: r.Network.Subnet, FirstIP: r.Network.FirstIP, Gateway: r.Network.Gateway,
 		Master:     plan.Master{Hostname: r.Network.Master.Hostname, IP: r.Network.Master.IP},
 		RootVolume: r.Clone.RootVolume, SwapVolume: r.Clone.SwapVolume,
 		Target: target, Slots: r.Xen.VCPUs,
-	})
+	}
+	c.plan, err = plan.New(in)
 	if err != nil {
 		return nil, fmt.Errorf("clone: %s: %w", filepath.Join(dir, "recipe.toml"), err)
 	}
@@ -154,10 +155,65 @@ func New(ctx context.Context, o Options) (*Cloner, error) {
 	if c.tmpl, err = readTemplate(dir, r); err != nil {
 		return nil, err
 	}
+	if err := c.keepBeyond(ctx, in); err != nil {
+		return nil, err
+	}
 	if err := c.check(ctx); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// keepBeyond extends the plan over the complete slaves N+1, N+2, ... that
+// an earlier run with a larger N made, so the cluster files keep listing
+// them. Run leaves them as they are, even with Force.
+func (c *Cloner) keepBeyond(ctx context.Context, in plan.Input) error {
+	for n := in.N + 1; ; n++ {
+		in.N = n
+		p, err := plan.New(in)
+		if err != nil {
+			return nil // the subnet ends: no such slave can exist
+		}
+		s := p.Slaves[n-1]
+		var complete bool
+		if p.Target.Kind == "lvm" {
+			complete, err = c.lvmSlaveComplete(ctx, s)
+		} else {
+			complete = c.dirSlaveComplete(s)
+		}
+		if err != nil {
+			return err
+		}
+		if !complete {
+			return nil
+		}
+		c.log.Info("keeping a slave beyond --n in the cluster files", "name", s.Hostname, "n", c.o.N)
+		c.plan = p
+	}
+}
+
+// dirSlaveComplete reports whether a dir target holds a complete slave s.
+func (c *Cloner) dirSlaveComplete(s plan.Slave) bool {
+	if c.tmpl.swapPath != "" {
+		if _, err := os.Stat(c.volPath(s.SwapPath)); err != nil {
+			return false
+		}
+	}
+	_, err := c.probeDirSlave(s)
+	return err == nil
+}
+
+// lvmSlaveComplete reports whether an lvm target holds a complete slave s.
+func (c *Cloner) lvmSlaveComplete(ctx context.Context, s plan.Slave) (bool, error) {
+	names, err := c.lvm.List(ctx, c.plan.Target.VG)
+	if err != nil {
+		return false, fmt.Errorf("clone: target lvm:%s: %w", c.plan.Target.VG, err)
+	}
+	if !slices.Contains(names, s.RootVolume) || c.tmpl.swapPath != "" && !slices.Contains(names, s.SwapVolume) {
+		return false, nil
+	}
+	_, err = c.probeLVMSlave(ctx, s, s.RootVolume)
+	return err == nil, nil
 }
 
 // check finds the slaves that exist and checks the target. New calls it
@@ -181,7 +237,8 @@ func (c *Cloner) Dir() string { return c.dir }
 func (c *Cloner) Exists(i int) bool { return c.state[i] != stateNew }
 
 // todo reports whether Run makes slave i.
-func (c *Cloner) todo(i int) bool { return c.state[i] == stateNew || c.o.Force }
+// Slaves beyond Options.N (kept from a larger earlier run) never are.
+func (c *Cloner) todo(i int) bool { return i < c.o.N && (c.state[i] == stateNew || c.o.Force) }
 
 // Describe writes the plan, one line per slave: host name, IP, MAC,
 // volumes, and whether the slave exists, would be replaced or is new.
@@ -190,7 +247,9 @@ func (c *Cloner) Describe(w io.Writer) error {
 		state := "new"
 		if c.state[i] != stateNew {
 			state = "exists"
-			if c.o.Force {
+			if i >= c.o.N {
+				state = "kept (beyond --n)"
+			} else if c.o.Force {
 				state = "replace"
 			}
 		}
@@ -438,7 +497,9 @@ func (c *Cloner) checkLVM(ctx context.Context) error {
 			}
 		}
 		if len(found) == 0 {
-			need += per
+			if i < c.o.N {
+				need += per
+			}
 			continue
 		}
 		c.state[i] = stateForeign
@@ -452,7 +513,7 @@ func (c *Cloner) checkLVM(ctx context.Context) error {
 				why = err.Error()
 			}
 		}
-		if c.o.Force {
+		if c.o.Force && i < c.o.N {
 			// --force makes the new volumes beside the old ones and
 			// swaps them in only when every slave is made: both need
 			// room meanwhile.

@@ -40,7 +40,9 @@
 // /etc/hosts then lists the slaves of the run that made it; the master's
 // cluster/hosts lists all) and its host keys are read back for known_hosts.
 // Any other existing volume is an error naming the slave and the volume
-// unless Options.Force, which remakes every slave 1..N. Images are not
+// unless Options.Force, which remakes every slave 1..N. Complete slaves
+// beyond N (from an earlier run with a larger N) are kept as they are,
+// even with Force, and stay in the cluster files; New logs each. Images are not
 // fsynced: a power cut right after a run may need a rerun with Force.
 //
 // Host keys: RSA is 3072 bits on modern suites (ssh-keygen's default), the
