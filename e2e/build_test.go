@@ -282,3 +282,26 @@ func TestTrixieI386(t *testing.T) {
 		t.Errorf("usr/bin/dpkg is not an i386 binary: %s", file)
 	}
 }
+
+// TestReproducibleChroot builds the same recipe twice, configured in a
+// chroot, and compares the bytes: the second stage must not leak the clock.
+func TestReproducibleChroot(t *testing.T) {
+	testenv.Root(t)
+	testenv.Network(t)
+	edits := []string{`configure  = "auto"`, `configure  = "chroot"`}
+	a := build(t, "../recipes/minbase.toml", edits...)
+	time.Sleep(1100 * time.Millisecond) // a different second for anything that reads the clock
+	b := build(t, "../recipes/minbase.toml", edits...)
+	for _, f := range []string{"root.img", "swap.img", "manifest.json"} {
+		sa := run(t, "sha256sum", filepath.Join(a, f))[:64]
+		sb := run(t, "sha256sum", filepath.Join(b, f))[:64]
+		if sa != sb {
+			t.Errorf("%s differs between two builds", f)
+		}
+	}
+	if t.Failed() {
+		ra, rb := mounted(t, filepath.Join(a, "root.img")), mounted(t, filepath.Join(b, "root.img"))
+		out, _ := exec.Command("diff", "-r", "--no-dereference", ra, rb).CombinedOutput()
+		t.Logf("diff -r:\n%.3000s", out)
+	}
+}
