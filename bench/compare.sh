@@ -22,15 +22,18 @@ go build -o "$work/xenimg" ./cmd/xenimg
 x="$work/xenimg"
 cache="$work/cache"
 
-# One local mirror for everybody: the recipe's package set, signed indexes verbatim.
-"$x" mirror --cache "$cache" "$recipe" "$work/mirror" >/dev/null
+# One local mirror for everybody: the recipe's package set, signed indexes
+# verbatim. mmdebstrap lets apt take usrmerge where debootstrap (and xenimg)
+# take usr-is-merged, so the mirror also carries usrmerge and its deps.
+sed -e 's/^include *= *\[/include    = ["usrmerge", /' "$recipe" > "$work/mirror-recipe.toml"
+"$x" mirror --cache "$cache" "$work/mirror-recipe.toml" "$work/mirror" >/dev/null
 mirror="file://$work/mirror"
 sed -e "s#^mirror *=.*#mirror     = \"$mirror\"#" "$recipe" > "$work/recipe.toml"
-codename=$(sed -n 's/^codename *= *"\(.*\)"/\1/p' "$recipe")
-arch=$(sed -n 's/^arch *= *"\(.*\)"/\1/p' "$recipe")
-variant=$(sed -n 's/^variant *= *"\(.*\)"/\1/p' "$recipe")
+codename=$(sed -n 's/^codename *= *"\([^"]*\)".*/\1/p' "$recipe")
+arch=$(sed -n 's/^arch *= *"\([^"]*\)".*/\1/p' "$recipe")
+variant=$(sed -n 's/^variant *= *"\([^"]*\)".*/\1/p' "$recipe")
 include=$(sed -n 's/^include *= *\[\(.*\)\].*/\1/p' "$recipe" | tr -d '" ' )
-size=$(sed -n 's/^size *= *"\(.*\)"/\1/p' "$recipe" | sed 's/iB//')
+size=$(sed -n 's/^size *= *"\([^"]*\)".*/\1/p' "$recipe" | sed 's/iB//')
 
 declare -A secs rss
 measure() { # name command...
@@ -49,19 +52,29 @@ measure() { # name command...
 
 measure xenimg_unpack_image "$x" build --offline --cache "$cache" --configure none -o "$work/out-none" "$work/recipe.toml"
 measure xenimg_configured "$x" build --offline --cache "$cache" --configure chroot -o "$work/out" "$work/recipe.toml"
-measure mmdebstrap mmdebstrap --quiet --variant="$variant" --include="$include" --arch="$arch" "$codename" "$work/mm" "$mirror"
+measure mmdebstrap mmdebstrap --quiet --hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount --variant="$variant" --include="$include" --arch="$arch" "$codename" "$work/mm" "$mirror"
 measure mke2fs_d mke2fs -q -F -t ext3 -d "$work/mm" "$work/mm.img" "$size"
-measure debootstrap debootstrap --variant="$variant" --include="$include" --arch="$arch" "$codename" "$work/db" "$mirror"
+dbvariant=(--variant="$variant")
+[ "$variant" = important ] && dbvariant=()   # debootstrap's default variant has no name
+measure debootstrap debootstrap "${dbvariant[@]}" --include="$include" --arch="$arch" "$codename" "$work/db" "$mirror"
+# The first stage alone: unpacking, beside xenimg's unpack + image write.
+measure debootstrap_foreign debootstrap --foreign "${dbvariant[@]}" --include="$include" --arch="$arch" "$codename" "$work/dbf" "$mirror"
+# dpkg-deb -x of the very .debs xenimg unpacks, one after another.
+debs=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print("\n".join(p["name"] for p in m["packages"]))' "$work/out/manifest.json" |
+	while read -r n; do ls "$work"/mirror/pool/*/*/*/"${n}"_*.deb; done | sort -u)
+measure dpkg_deb_x sh -c 'mkdir -p "$1"; shift; d=$1; shift; for f in "$@"; do dpkg-deb -x "$f" "$d"; done' sh "$work/dx" "$work/dx" $debs
 
 mm_total=$(echo "${secs[mmdebstrap]} + ${secs[mke2fs_d]}" | bc)
 printf '\n%-28s %9s %9s\n' "step" "seconds" "max MB"
-for k in xenimg_unpack_image xenimg_configured mmdebstrap mke2fs_d debootstrap; do
+for k in xenimg_unpack_image xenimg_configured mmdebstrap mke2fs_d debootstrap debootstrap_foreign dpkg_deb_x; do
 	printf '%-28s %9.2f %9d\n' "$k" "${secs[$k]}" "${rss[$k]}"
 done
 printf '\nratios (higher is better for xenimg):\n'
 printf '  mmdebstrap + mke2fs -d  / xenimg configured build : %.2fx\n' "$(echo "$mm_total / ${secs[xenimg_configured]}" | bc -l)"
 printf '  debootstrap             / xenimg configured build : %.2fx\n' "$(echo "${secs[debootstrap]} / ${secs[xenimg_configured]}" | bc -l)"
 printf '  mmdebstrap + mke2fs -d  / xenimg unpack + image   : %.2fx\n' "$(echo "$mm_total / ${secs[xenimg_unpack_image]}" | bc -l)"
+printf '  debootstrap --foreign   / xenimg unpack + image   : %.2fx\n' "$(echo "${secs[debootstrap_foreign]} / ${secs[xenimg_unpack_image]}" | bc -l)"
+printf '  dpkg-deb -x (same debs) / xenimg unpack + image   : %.2fx\n' "$(echo "${secs[dpkg_deb_x]} / ${secs[xenimg_unpack_image]}" | bc -l)"
 printf '  packages: xenimg %s, mmdebstrap %s\n' \
 	"$(python3 -c 'import json,sys;print(len(json.load(open(sys.argv[1]))["packages"]))' "$work/out/manifest.json")" \
 	"$(chroot "$work/mm" dpkg-query -W | wc -l)"
