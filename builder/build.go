@@ -39,8 +39,8 @@ type Options struct {
 	First debootstrap.Options
 	// Epoch is the only clock of the output; zero means the Release date.
 	Epoch time.Time
-	// WorkDir holds scratch files (the tree spool, a chroot); "" means
-	// a directory under os.TempDir().
+	// WorkDir is where scratch files go (the tree spool, a chroot), in a
+	// directory of their own removed at the end; "" means OutDir.
 	WorkDir string
 	// Configure overrides the recipe's image.configure when not "".
 	Configure string
@@ -126,15 +126,19 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 			os.Remove(o.OutDir) // only if empty
 		}
 	}()
-	work := o.WorkDir
-	if work == "" {
-		// Beside the output, not in /tmp: the tree spool is large, and a
-		// tmpfs /tmp is often mounted nodev, which breaks a chroot's /dev.
-		if work, err = os.MkdirTemp(o.OutDir, ".work-"); err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(work)
+	// Scratch space, removed at the end (the second stage may leave the
+	// configured root there for the image writer to read). By default it
+	// is beside the output, not in /tmp: the tree spool is large, and a
+	// tmpfs /tmp is often mounted nodev, which breaks a chroot's /dev.
+	workBase := o.WorkDir
+	if workBase == "" {
+		workBase = o.OutDir
 	}
+	work, err := os.MkdirTemp(workBase, ".work-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
 	absOut, err := filepath.Abs(o.OutDir)
 	if err != nil {
 		return nil, err

@@ -56,12 +56,41 @@ func runChroot(ctx context.Context, t *tree.Tree, o Options) (_ *tree.Tree, err 
 		return nil, fmt.Errorf("creating work directory: %w", err)
 	}
 	defer func() {
+		if err == nil && o.Reference {
+			return // the returned tree refers to files under work
+		}
 		if rerr := os.RemoveAll(work); rerr != nil && err == nil {
 			err = fmt.Errorf("removing work directory: %w", rerr)
 		}
 	}()
 	root := filepath.Join(work, "root")
-	if err := t.Materialize(root, tree.MaterializeOptions{Owners: true, Devices: true}); err != nil {
+	if o.Tmpfs {
+		if err := os.Mkdir(root, 0o755); err != nil {
+			return nil, err
+		}
+		if merr := unix.Mount("xenimg-root", root, "tmpfs", 0, "mode=0755"); merr != nil {
+			o.Log.Info("configuring on disk", "why", fmt.Sprintf("mounting a tmpfs: %v", merr))
+			if err := os.Remove(root); err != nil {
+				return nil, err
+			}
+		} else {
+			o.Reference = false // the tmpfs goes away: copy the result
+			defer func() {
+				if uerr := unix.Unmount(root, unix.MNT_DETACH); uerr != nil && err == nil {
+					err = fmt.Errorf("unmounting the configuring tmpfs: %w", uerr)
+				}
+			}()
+		}
+	}
+	mo := tree.MaterializeOptions{Owners: true, Devices: true}
+	if !o.Reinstall {
+		// Configuring the unpacked packages needs no .debs; the template
+		// drops them anyway. Not writing them saves their whole size.
+		mo.Skip = func(p string, n *tree.Node) bool {
+			return n.Type != tree.TypeDir && strings.HasPrefix(p, "/var/cache/apt/archives/") && strings.HasSuffix(p, ".deb")
+		}
+	}
+	if err := t.Materialize(root, mo); err != nil {
 		return nil, err
 	}
 	o.Log.Info("tree written for configuring", "dir", root, "took", time.Since(start).Round(time.Millisecond))
@@ -90,7 +119,11 @@ func runChroot(ctx context.Context, t *tree.Tree, o Options) (_ *tree.Tree, err 
 	if err := cleanTemplate(root, o); err != nil {
 		return nil, err
 	}
-	nt, err := tree.FromDir(root, tree.Options{SpoolDir: o.WorkDir})
+	fromDir := tree.FromDir
+	if o.Reference {
+		fromDir = tree.FromDirRef
+	}
+	nt, err := fromDir(root, tree.Options{SpoolDir: o.WorkDir})
 	if err != nil {
 		return nil, err
 	}

@@ -175,9 +175,12 @@ func TestChrootMinbase(t *testing.T) {
 	var trees [2]*tree.Tree
 	for i := range 2 {
 		start := time.Now()
+		// Run 1 configures on the work dir's disk, run 2 on a tmpfs and
+		// returning a tree that refers to files: the results must agree.
 		nt, mode, err := Run(context.Background(), u.tree, Options{
 			Mode: Chroot, Arch: "amd64", Codename: "bookworm", Epoch: u.epoch,
 			Required: u.required, WorkDir: t.TempDir(), Log: testLog(t),
+			Tmpfs: i == 1, Reference: true,
 		})
 		if err != nil {
 			t.Fatal(err)

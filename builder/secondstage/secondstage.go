@@ -62,6 +62,15 @@ type Options struct {
 	// second stage does, instead of running preinst and configuring the
 	// unpacked packages. Slower; kept as a fallback.
 	Reinstall bool
+	// Tmpfs makes Chroot mode configure the root on a tmpfs mounted for
+	// the purpose (falling back to WorkDir's filesystem if the mount
+	// fails): creating thousands of files there is several times faster.
+	// The result is copied back, so Reference is ignored.
+	Tmpfs bool
+	// Reference makes Chroot mode return a tree whose file contents refer
+	// to the configured root under WorkDir instead of copying them back;
+	// the caller then removes WorkDir once it is done with the tree.
+	Reference bool
 	// Log receives progress and, at debug level, every line the guest's
 	// commands print; nil discards it.
 	Log *slog.Logger

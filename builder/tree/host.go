@@ -18,6 +18,9 @@ type MaterializeOptions struct {
 	// Devices creates character and block device nodes (needs root);
 	// without it they are skipped.
 	Devices bool
+	// Skip, if set, leaves out the entries it returns true for (and, for
+	// a directory, everything below it).
+	Skip func(p string, n *Node) bool
 }
 
 // Materialize writes the tree into the host directory dir, which must be
@@ -43,6 +46,12 @@ func (t *Tree) Materialize(dir string, opts MaterializeOptions) error {
 	first := map[*Node]string{}
 	buf := make([]byte, 1<<20)
 	err = t.Walk(func(p string, n *Node) error {
+		if opts.Skip != nil && p != "/" && opts.Skip(p, n) {
+			if n.Type == TypeDir {
+				return fs.SkipDir
+			}
+			return nil
+		}
 		host := filepath.Join(dir, filepath.FromSlash(p))
 		if n.Type == TypeDir {
 			if p != "/" {
@@ -149,10 +158,22 @@ func setHostMeta(host string, n *Node, opts MaterializeOptions) error {
 // device numbers; files sharing an inode become hard links. File contents
 // are copied into the new tree's spool, so dir may go away afterwards.
 func FromDir(dir string, opts Options) (*Tree, error) {
+	return fromDir(dir, opts, false)
+}
+
+// FromDirRef is FromDir without the copy: file contents stay in dir and
+// the tree refers to them (HostFile), so dir must stay unchanged while the
+// tree is used. It saves writing every file a second time.
+func FromDirRef(dir string, opts Options) (*Tree, error) {
+	return fromDir(dir, opts, true)
+}
+
+func fromDir(dir string, opts Options, ref bool) (*Tree, error) {
 	t, err := New(opts)
 	if err != nil {
 		return nil, err
 	}
+	t.refHost = ref
 	if err := t.addHost(dir); err != nil {
 		t.Close()
 		return nil, fmt.Errorf("reading tree from %s: %w", dir, err)
@@ -205,6 +226,10 @@ func (t *Tree) addHost(dir string) error {
 				continue
 			case unix.S_IFREG:
 				n.Type = TypeRegular
+				if t.refHost {
+					n.content = HostFile(hp, 0, st.Size)
+					break
+				}
 				f, err := os.Open(hp)
 				if err != nil {
 					return err

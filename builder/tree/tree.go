@@ -174,6 +174,7 @@ type Tree struct {
 	spoolEnd  atomic.Int64
 	inlineMax int
 	closed    atomic.Bool
+	refHost   bool // FromDirRef: contents refer to host files
 }
 
 // New returns a tree holding only a root directory (mode 0755, owned by 0:0,

@@ -18,7 +18,7 @@ func withSecondStage(log *slog.Logger) builder.SecondStage {
 		}
 		nt, used, err := secondstage.Run(ctx, t, secondstage.Options{
 			Mode: mode, Arch: in.Arch, Codename: in.Codename, Epoch: in.Epoch,
-			Required: in.Required, WorkDir: in.WorkDir, Log: log,
+			Required: in.Required, WorkDir: in.WorkDir, Tmpfs: true, Reference: true, Log: log,
 		})
 		return nt, string(used), err
 	}
