@@ -25,6 +25,7 @@ import (
 	"github.com/xenimg/xenimg/builder/tree"
 	"github.com/xenimg/xenimg/builder/xencfg"
 	"github.com/xenimg/xenimg/templates"
+	"golang.org/x/sys/unix"
 )
 
 // Options configure Build. The caller owns the clock and the environment.
@@ -543,17 +544,53 @@ WantedBy=multi-user.target
 	return t.Symlink("/etc/systemd/system/xenimg-ssh-keygen.service", "/etc/systemd/system/multi-user.target.wants/xenimg-ssh-keygen.service", tree.Meta{Mode: 0o777, Mtime: epoch})
 }
 
-// fileSHA256 hashes a file.
+// fileSHA256 hashes a file. Images are sparse: holes (SEEK_HOLE) are
+// hashed from a zero buffer instead of being read through the kernel.
 func fileSHA256(path string) (string, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", 0, err
 	}
 	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
+	st, err := f.Stat()
 	if err != nil {
 		return "", 0, err
 	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
+	size := st.Size()
+	h := sha256.New()
+	buf := make([]byte, 4<<20)
+	zero := make([]byte, 4<<20)
+	feedZeros := func(n int64) {
+		for n > 0 {
+			k := min(n, int64(len(zero)))
+			h.Write(zero[:k])
+			n -= k
+		}
+	}
+	for off := int64(0); off < size; {
+		data, err := unix.Seek(int(f.Fd()), off, unix.SEEK_DATA)
+		if err != nil { // ENXIO: only a hole is left; EINVAL: no support
+			if err == unix.ENXIO {
+				feedZeros(size - off)
+				break
+			}
+			data = off
+		}
+		feedZeros(data - off)
+		hole, err := unix.Seek(int(f.Fd()), data, unix.SEEK_HOLE)
+		if err != nil {
+			hole = size
+		}
+		for pos := data; pos < hole; {
+			k := min(hole-pos, int64(len(buf)))
+			n, err := f.ReadAt(buf[:k], pos)
+			h.Write(buf[:n])
+			pos += int64(n)
+			if err != nil && !(err == io.EOF && pos >= hole) {
+				return "", 0, err
+			}
+		}
+		off = hole
+	}
+	return hex.EncodeToString(h.Sum(nil)), size, nil
 }
