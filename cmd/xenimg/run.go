@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sort"
 	"strings"
 )
@@ -93,10 +94,20 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// logLevel is Info, or Debug with XENIMG_DEBUG=1 (the guest's dpkg output
+// of a second stage, every download).
+var logLevel = func() slog.Level {
+	if os.Getenv("XENIMG_DEBUG") != "" {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}()
+
 // newLogger logs plain text lines to w, without times: the terminal has
 // a clock, and tests compare logs.
 func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
+		Level: logLevel,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey && len(groups) == 0 {
 				return slog.Attr{}
