@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/xenimg/xenimg/builder"
+	"github.com/xenimg/xenimg/builder/secondstage"
 )
 
 func init() {
@@ -33,10 +34,8 @@ func init() {
 			fs.StringVar(&configure, "configure", "", "override image.configure: auto, chroot, firstboot or none")
 			return func(ctx context.Context, e *env, args []string) error {
 				defer startProgress(e, &cache)()
-				switch configure {
-				case "", "auto", "chroot", "firstboot", "none":
-				default:
-					return usageError{fmt.Sprintf("--configure %q: use auto, chroot, firstboot or none", configure)}
+				if _, err := secondstage.ParseMode(configure); err != nil {
+					return usageError{fmt.Sprintf("--configure: %v", err)}
 				}
 				r, err := builder.LoadRecipe(args[0])
 				if err != nil {

@@ -28,7 +28,7 @@ func init() {
 			cache.register(fs)
 			return func(ctx context.Context, e *env, args []string) error {
 				defer startProgress(e, &cache)()
-				plan, debs, err := planAndFetch(ctx, e, &cache, args[0])
+				plan, _, debs, err := planAndFetch(ctx, e, &cache, args[0])
 				if err != nil {
 					return err
 				}
@@ -52,15 +52,11 @@ func init() {
 			cache.register(fs)
 			return func(ctx context.Context, e *env, args []string) error {
 				defer startProgress(e, &cache)()
-				plan, debs, err := planAndFetch(ctx, e, &cache, args[0])
+				plan, f, debs, err := planAndFetch(ctx, e, &cache, args[0])
 				if err != nil {
 					return err
 				}
 				dir := filepath.Clean(args[1])
-				f, err := cache.fetcher()
-				if err != nil {
-					return err
-				}
 				if err := writeMirror(ctx, plan, f, debs, dir); err != nil {
 					return err
 				}
@@ -121,8 +117,8 @@ func writeMirror(ctx context.Context, plan *debootstrap.Plan, f *fetch.Fetcher, 
 	return nil
 }
 
-// planAndFetch resolves a recipe and makes sure its .debs are cached.
-func planAndFetch(ctx context.Context, e *env, cache *cacheFlags, recipe string) (*debootstrap.Plan, []string, error) {
+// planRecipe loads a recipe and resolves its package set.
+func planRecipe(ctx context.Context, e *env, cache *cacheFlags, recipe string) (*debootstrap.Plan, *fetch.Fetcher, error) {
 	r, err := builder.LoadRecipe(recipe)
 	if err != nil {
 		return nil, nil, err
@@ -140,9 +136,18 @@ func planAndFetch(ctx context.Context, e *env, cache *cacheFlags, recipe string)
 	if err != nil {
 		return nil, nil, err
 	}
+	return plan, f, nil
+}
+
+// planAndFetch resolves a recipe and makes sure its .debs are cached.
+func planAndFetch(ctx context.Context, e *env, cache *cacheFlags, recipe string) (*debootstrap.Plan, *fetch.Fetcher, []string, error) {
+	plan, f, err := planRecipe(ctx, e, cache, recipe)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	debs, err := plan.Fetch(ctx, f)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return plan, debs, nil
+	return plan, f, debs, nil
 }

@@ -4,10 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"time"
-
-	"github.com/xenimg/xenimg/builder"
-	"github.com/xenimg/xenimg/builder/debootstrap"
 )
 
 func init() {
@@ -25,20 +21,7 @@ func init() {
 			cache.register(fs)
 			return func(ctx context.Context, e *env, args []string) error {
 				defer startProgress(e, &cache)()
-				r, err := builder.LoadRecipe(args[0])
-				if err != nil {
-					return err
-				}
-				f, err := cache.fetcher()
-				if err != nil {
-					return err
-				}
-				o, err := firstStage(r, time.Now())
-				if err != nil {
-					return err
-				}
-				o.Log = e.log
-				plan, err := debootstrap.Resolve(ctx, f, o)
+				plan, _, err := planRecipe(ctx, e, &cache, args[0])
 				if err != nil {
 					return err
 				}
