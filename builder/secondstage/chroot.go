@@ -48,6 +48,11 @@ func runChroot(ctx context.Context, t *tree.Tree, o Options) (_ *tree.Tree, err 
 		return nil, err
 	}
 	pl := order(pkgs, o.Required)
+	// The guest commands run from "/" in their own mount namespace: a
+	// relative root would name a directory that is not there.
+	if o.WorkDir, err = filepath.Abs(o.WorkDir); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(o.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating work directory: %w", err)
 	}

@@ -173,13 +173,20 @@ func TestChrootMinbase(t *testing.T) {
 	u := firstStage(t, "minbase")
 	var fps [2][]string
 	var trees [2]*tree.Tree
+	// Run 1 names its work directory relative to the current one, as
+	// "xenimg build -o out" does.
+	t.Chdir(t.TempDir())
 	for i := range 2 {
 		start := time.Now()
 		// Run 1 configures on the work dir's disk, run 2 on a tmpfs and
 		// returning a tree that refers to files: the results must agree.
+		work := "work"
+		if i == 1 {
+			work = t.TempDir()
+		}
 		nt, mode, err := Run(context.Background(), u.tree, Options{
 			Mode: Chroot, Arch: "amd64", Codename: "bookworm", Epoch: u.epoch,
-			Required: u.required, WorkDir: t.TempDir(), Log: testLog(t),
+			Required: u.required, WorkDir: work, Log: testLog(t),
 			Tmpfs: i == 1, Reference: true,
 		})
 		if err != nil {
