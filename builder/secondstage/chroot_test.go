@@ -240,3 +240,21 @@ func TestChrootReinstall(t *testing.T) {
 	defer nt.Close()
 	checkConfigured(t, nt, u.epoch, u.packages)
 }
+
+// TestGuestIsChroot: the guest's own ischroot(1) says "chroot", as it does
+// under debootstrap, so maintainer scripts neither re-exec init nor wait
+// for it.
+func TestGuestIsChroot(t *testing.T) {
+	testenv.Root(t)
+	testenv.Tool(t, "mount")
+	testenv.Tool(t, "chroot")
+	u := firstStage(t, "minbase")
+	dir := filepath.Join(t.TempDir(), "root")
+	if err := u.tree.Materialize(dir, tree.MaterializeOptions{Owners: true, Devices: true}); err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{root: dir, env: guestEnv(u.epoch), log: testLog(t)}
+	if err := r.run(context.Background(), "", nil, "ischroot"); err != nil {
+		t.Errorf("ischroot in the guest: %v", err)
+	}
+}

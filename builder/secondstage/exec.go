@@ -14,15 +14,19 @@ import (
 
 // inNamespace is run by the host's /bin/sh as PID 1 of fresh mount and
 // PID namespaces: it mounts /proc, /sys and /dev/pts under the root, then
-// becomes the chrooted command. When that command ends, the kernel kills
+// runs the chrooted command. When that command ends, the kernel kills
 // every process left in the namespace and drops the mounts with it.
+//
+// PID 1 stays outside the chroot on purpose: ischroot(1) compares / with
+// /proc/1/root, and maintainer scripts ask it whether they run in a chroot
+// (libc6's postinst otherwise runs "telinit u; sleep 1").
 const inNamespace = `set -e
 r=$1; shift
 mount --make-rprivate / 2>/dev/null || true
 mount -t proc proc "$r/proc"
 mount -t sysfs sysfs "$r/sys"
 mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$r/dev/pts" 2>/dev/null || true
-exec chroot "$r" "$@"
+chroot "$r" "$@"
 `
 
 // tailLines is how many lines of a failing command's output an error shows.
