@@ -311,10 +311,51 @@ type guards struct {
 	policy    bool     // policy-rc.d written by us
 	oldPolicy []byte   // a policy-rc.d the tree had
 	awk       bool     // /usr/bin/awk -> mawk written by us
+	hostKeys  []string // empty SSH host key placeholders written by us
+}
+
+// sshServers are the packages whose postinst makes SSH host keys unless
+// the files already exist (openssh-server; "ssh" before etch).
+var sshServers = []string{"openssh-server", "ssh"}
+
+// hostKeyNames are the host keys those postinsts make, across suites.
+var hostKeyNames = []string{"ssh_host_key", "ssh_host_rsa_key", "ssh_host_dsa_key", "ssh_host_ecdsa_key", "ssh_host_ed25519_key"}
+
+// placeHostKeys writes empty host key files, so the SSH server's postinst
+// does not spend most of a second making keys the template drops anyway
+// (every clone gets its own; a template booted alone makes its own at
+// boot). undo removes them.
+func (g *guards) placeHostKeys(root string) error {
+	if !slices.ContainsFunc(sshServers, func(p string) bool {
+		_, err := os.Lstat(filepath.Join(root, "var/lib/dpkg/info", p+".postinst"))
+		return err == nil
+	}) {
+		return nil
+	}
+	dir := filepath.Join(root, "etc/ssh")
+	if st, err := os.Lstat(dir); err != nil || !st.IsDir() {
+		return nil
+	}
+	for _, n := range hostKeyNames {
+		p := filepath.Join(dir, n)
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("placing SSH host key placeholders: %w", err)
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("placing SSH host key placeholders: %w", err)
+		}
+		g.hostKeys = append(g.hostKeys, p)
+	}
+	return nil
 }
 
 // prepare makes the root ready for chroot: mount points, device nodes,
-// policy-rc.d, the fake start-stop-daemon, trigger interests, awk.
+// policy-rc.d, the fake start-stop-daemon, trigger interests, awk, SSH
+// host key placeholders.
 func prepare(root string) (*guards, error) {
 	g := &guards{}
 	for _, d := range []struct {
@@ -369,6 +410,9 @@ func prepare(root string) (*guards, error) {
 	if err := writeTriggerInterests(root); err != nil {
 		return nil, err
 	}
+	if err := g.placeHostKeys(root); err != nil {
+		return nil, err
+	}
 	awk := filepath.Join(root, "usr/bin/awk")
 	if _, err := os.Lstat(awk); errors.Is(err, fs.ErrNotExist) {
 		if _, err := os.Stat(filepath.Join(root, "usr/bin/mawk")); err == nil {
@@ -407,6 +451,15 @@ func (g *guards) undo(root string) error {
 		}
 	}
 	g.ssd = nil
+	for _, p := range g.hostKeys {
+		// Only a placeholder still empty is ours to remove.
+		if st, err := os.Lstat(p); err == nil && st.Mode().IsRegular() && st.Size() == 0 {
+			if err := os.Remove(p); err != nil {
+				return fmt.Errorf("removing an SSH host key placeholder: %w", err)
+			}
+		}
+	}
+	g.hostKeys = nil
 	if g.policy {
 		pol := filepath.Join(root, "usr/sbin/policy-rc.d")
 		var err error
