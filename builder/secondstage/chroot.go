@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -69,6 +70,9 @@ func runChroot(ctx context.Context, t *tree.Tree, o Options) (_ *tree.Tree, err 
 		}
 	}()
 	root := filepath.Join(work, "root")
+	// unmount releases the tmpfs, once; with Reference, the returned tree
+	// does it when closed.
+	unmount := func() error { return nil }
 	if o.Tmpfs {
 		if err := os.Mkdir(root, 0o755); err != nil {
 			return nil, err
@@ -79,10 +83,17 @@ func runChroot(ctx context.Context, t *tree.Tree, o Options) (_ *tree.Tree, err 
 				return nil, err
 			}
 		} else {
-			o.Reference = false // the tmpfs goes away: copy the result
+			unmount = sync.OnceValue(func() error {
+				if err := unix.Unmount(root, unix.MNT_DETACH); err != nil {
+					return fmt.Errorf("unmounting the configuring tmpfs: %w", err)
+				}
+				return nil
+			})
 			defer func() {
-				if uerr := unix.Unmount(root, unix.MNT_DETACH); uerr != nil && err == nil {
-					err = fmt.Errorf("unmounting the configuring tmpfs: %w", uerr)
+				if err != nil || !o.Reference {
+					if uerr := unmount(); uerr != nil && err == nil {
+						err = uerr
+					}
 				}
 			}()
 		}
@@ -125,10 +136,12 @@ func runChroot(ctx context.Context, t *tree.Tree, o Options) (_ *tree.Tree, err 
 		return nil, err
 	}
 	fromDir := tree.FromDir
+	to := tree.Options{SpoolDir: o.WorkDir}
 	if o.Reference {
 		fromDir = tree.FromDirRef
+		to.OnClose = unmount
 	}
-	nt, err := fromDir(root, tree.Options{SpoolDir: o.WorkDir})
+	nt, err := fromDir(root, to)
 	if err != nil {
 		return nil, err
 	}

@@ -176,6 +176,7 @@ func TestChrootMinbase(t *testing.T) {
 	// Run 1 names its work directory relative to the current one, as
 	// "xenimg build -o out" does.
 	t.Chdir(t.TempDir())
+	var tmpfsWork string
 	for i := range 2 {
 		start := time.Now()
 		// Run 1 configures on the work dir's disk, run 2 on a tmpfs and
@@ -183,6 +184,7 @@ func TestChrootMinbase(t *testing.T) {
 		work := "work"
 		if i == 1 {
 			work = t.TempDir()
+			tmpfsWork = work
 		}
 		nt, mode, err := Run(context.Background(), u.tree, Options{
 			Mode: Chroot, Arch: "amd64", Codename: "bookworm", Epoch: u.epoch,
@@ -216,6 +218,24 @@ func TestChrootMinbase(t *testing.T) {
 		}
 	}
 	checkConfigured(t, trees[0], u.epoch, u.packages)
+	// Run 2's tree reads its files from the tmpfs, which stays mounted
+	// until the tree is closed.
+	mounted := func() bool {
+		mi, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bytes.Contains(mi, []byte(tmpfsWork+"/"))
+	}
+	if !mounted() {
+		t.Error("the configuring tmpfs is gone while its tree is open")
+	}
+	if err := trees[1].Close(); err != nil {
+		t.Error(err)
+	}
+	if mounted() {
+		t.Error("the configuring tmpfs is still mounted after its tree is closed")
+	}
 	// The input tree is untouched: still unpacked.
 	st, err := u.tree.ReadFile(statusPath)
 	if err != nil || bytes.Contains(st, []byte("install ok installed")) {

@@ -65,11 +65,13 @@ type Options struct {
 	// Tmpfs makes Chroot mode configure the root on a tmpfs mounted for
 	// the purpose (falling back to WorkDir's filesystem if the mount
 	// fails): creating thousands of files there is several times faster.
-	// The result is copied back, so Reference is ignored.
+	// Without Reference the result is copied back and the tmpfs unmounted
+	// before Run returns.
 	Tmpfs bool
 	// Reference makes Chroot mode return a tree whose file contents refer
-	// to the configured root under WorkDir instead of copying them back;
-	// the caller then removes WorkDir once it is done with the tree.
+	// to the configured root under WorkDir (on the tmpfs, with Tmpfs)
+	// instead of copying them back; closing the tree unmounts the tmpfs,
+	// and the caller removes WorkDir once it is done with the tree.
 	Reference bool
 	// Log receives progress and, at debug level, every line the guest's
 	// commands print; nil discards it.

@@ -165,6 +165,10 @@ type Options struct {
 	// InlineMax is the largest content kept in memory, in bytes; 0 means
 	// 256, a negative value means none.
 	InlineMax int
+	// OnClose, if set, runs once when the tree is closed, after its spool
+	// is released: e.g. unmounting the file system a FromDirRef tree's
+	// contents live on.
+	OnClose func() error
 }
 
 // Tree is a root file system held in memory, contents spooled to a file.
@@ -175,6 +179,7 @@ type Tree struct {
 	inlineMax int
 	closed    atomic.Bool
 	refHost   bool // FromDirRef: contents refer to host files
+	onClose   func() error
 }
 
 // New returns a tree holding only a root directory (mode 0755, owned by 0:0,
@@ -198,18 +203,26 @@ func New(opts Options) (*Tree, error) {
 		root:      &Node{Type: TypeDir, Mode: 0o755, children: map[string]*Node{}, nlink: 1},
 		spool:     f,
 		inlineMax: im,
+		onClose:   opts.OnClose,
 	}, nil
 }
 
-// Close releases the spool file. Contents stored in it cannot be read after.
+// Close releases the spool file, then runs Options.OnClose. Contents
+// stored in the tree cannot be read after.
 func (t *Tree) Close() error {
 	if t.closed.Swap(true) {
 		return nil
 	}
-	if err := t.spool.Close(); err != nil {
-		return fmt.Errorf("closing tree spool: %w", err)
+	err := t.spool.Close()
+	if err != nil {
+		err = fmt.Errorf("closing tree spool: %w", err)
 	}
-	return nil
+	if t.onClose != nil {
+		if cerr := t.onClose(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	return err
 }
 
 // Root returns the root directory node.

@@ -269,3 +269,25 @@ func TestMaterializeRoundTrip(t *testing.T) {
 		t.Log(err)
 	}
 }
+
+// TestOnClose: the hook runs once, on the first Close, and its error is
+// Close's.
+func TestOnClose(t *testing.T) {
+	calls := 0
+	tr, err := New(Options{SpoolDir: t.TempDir(), OnClose: func() error {
+		calls++
+		return errors.New("unmount failed")
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Close(); err == nil || err.Error() != "unmount failed" {
+		t.Errorf("first Close: %v, want the hook's error", err)
+	}
+	if err := tr.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if calls != 1 {
+		t.Errorf("hook ran %d times, want 1", calls)
+	}
+}
