@@ -1,6 +1,7 @@
 package tree
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -21,12 +22,19 @@ type MaterializeOptions struct {
 	// Skip, if set, leaves out the entries it returns true for (and, for
 	// a directory, everything below it).
 	Skip func(p string, n *Node) bool
+	// Merge writes over what dir already holds, the way dpkg unpacks over
+	// an installed system: a directory that exists (or a symbolic link to
+	// one, as merged /usr has) is entered and keeps its metadata, a
+	// symbolic link with the same target is kept, other entries are
+	// replaced. A directory over a non-directory is an error.
+	Merge bool
 }
 
 // Materialize writes the tree into the host directory dir, which must be
-// empty or missing: directories, files, symbolic links, hard links, device
-// nodes, FIFOs and sockets (as bound-less socket nodes), with their
-// permission bits and modification times, and their owners when asked.
+// empty or missing unless opts.Merge: directories, files, symbolic links,
+// hard links, device nodes, FIFOs and sockets (as bound-less socket
+// nodes), with their permission bits and modification times, and their
+// owners when asked.
 func (t *Tree) Materialize(dir string, opts MaterializeOptions) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("materializing tree: %w", err)
@@ -35,7 +43,7 @@ func (t *Tree) Materialize(dir string, opts MaterializeOptions) error {
 	if err != nil {
 		return fmt.Errorf("materializing tree: %w", err)
 	}
-	if len(ents) > 0 {
+	if len(ents) > 0 && !opts.Merge {
 		return fmt.Errorf("materializing tree into %s: directory not empty", dir)
 	}
 	type pending struct {
@@ -54,13 +62,30 @@ func (t *Tree) Materialize(dir string, opts MaterializeOptions) error {
 		}
 		host := filepath.Join(dir, filepath.FromSlash(p))
 		if n.Type == TypeDir {
-			if p != "/" {
-				if err := os.Mkdir(host, 0o700); err != nil {
-					return err
+			if p == "/" {
+				if !opts.Merge {
+					dirs = append(dirs, pending{host, n})
 				}
+				return nil
+			}
+			if opts.Merge {
+				if st, err := os.Stat(host); err == nil {
+					if !st.IsDir() {
+						return fmt.Errorf("%s: a directory over a %v", p, st.Mode().Type())
+					}
+					return nil // exists: keeps its metadata
+				}
+			}
+			if err := os.Mkdir(host, 0o700); err != nil {
+				return err
 			}
 			dirs = append(dirs, pending{host, n})
 			return nil
+		}
+		if opts.Merge {
+			if done, err := mergeOver(host, n); done || err != nil {
+				return err
+			}
 		}
 		if n.nlink > 1 {
 			if f, ok := first[n]; ok {
@@ -111,6 +136,28 @@ func (t *Tree) Materialize(dir string, opts MaterializeOptions) error {
 		}
 	}
 	return nil
+}
+
+// mergeOver makes way for n at host in Merge mode: it reports done when
+// host already is the same symbolic link, and removes any other
+// non-directory there.
+func mergeOver(host string, n *Node) (done bool, err error) {
+	st, err := os.Lstat(host)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if st.IsDir() {
+		return false, fmt.Errorf("%s: a %v over a directory", host, n.Type)
+	}
+	if n.Type == TypeSymlink && st.Mode().Type() == fs.ModeSymlink {
+		if target, err := os.Readlink(host); err == nil && target == n.Target {
+			return true, nil
+		}
+	}
+	return false, os.Remove(host)
 }
 
 func writeHost(host string, n *Node, buf []byte) error {

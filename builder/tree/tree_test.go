@@ -291,3 +291,64 @@ func TestOnClose(t *testing.T) {
 		t.Errorf("hook ran %d times, want 1", calls)
 	}
 }
+
+// TestMaterializeMerge writes a second tree over a first one, as the
+// second stage adds the base packages over the configured required ones.
+func TestMaterializeMerge(t *testing.T) {
+	find := testenv.Tool(t, "find")
+	dir := filepath.Join(t.TempDir(), "root")
+	a := newTree(t, Options{})
+	must(t, a.MkdirAll("/usr/bin", Meta{Mode: 0o755, Mtime: 1000}))
+	must(t, a.Symlink("usr/bin", "/bin", Meta{Mtime: 1000}))
+	must(t, a.MkdirAll("/etc", Meta{Mode: 0o755, Mtime: 1000}))
+	must(t, a.WriteFile("/etc/old", Meta{Mode: 0o644, Mtime: 1000}, []byte("from a\n")))
+	must(t, a.WriteFile("/usr/bin/ls", Meta{Mode: 0o755, Mtime: 1000}, []byte("ls")))
+	must(t, a.Symlink("ls", "/usr/bin/dir", Meta{Mtime: 1000}))
+	must(t, a.Materialize(dir, MaterializeOptions{}))
+	// What the first tree's configuration did: a directory's mode changed.
+	must(t, os.Chmod(filepath.Join(dir, "etc"), 0o750))
+
+	b := newTree(t, Options{})
+	must(t, b.MkdirAll("/usr/bin", Meta{Mode: 0o755, Mtime: 2000}))
+	must(t, b.Symlink("usr/bin", "/bin", Meta{Mtime: 2000}))
+	must(t, b.MkdirAll("/etc/ssh", Meta{Mode: 0o700, Mtime: 2000}))
+	must(t, b.WriteFile("/etc/old", Meta{Mode: 0o600, Mtime: 2000}, []byte("from b\n")))
+	must(t, b.WriteFile("/bin/ssh", Meta{Mode: 0o755, Mtime: 2000}, []byte("ssh"))) // through the link
+	must(t, b.Link("/bin/ssh", "/usr/bin/slogin"))
+	must(t, b.Symlink("ssh", "/usr/bin/dir", Meta{Mtime: 2000}))
+	must(t, b.Materialize(dir, MaterializeOptions{Merge: true}))
+
+	out, err := exec.Command(find, dir, "-printf", "%P %y %#m %T@ %s %l %n\n").Output()
+	must(t, err)
+	got := string(out)
+	for _, want := range []string{
+		"bin l 0777 1000.0000000000 7 usr/bin 1",     // the same link is kept
+		"etc d 0750 ",                                // an existing directory keeps its metadata
+		"etc/ssh d 0700 2000.0000000000 ",            // a new one gets the tree's
+		"etc/old f 0600 2000.0000000000 7  1",        // a file is replaced
+		"usr/bin/ls f 0755 1000.0000000000 2  1",     // the first tree's files stay
+		"usr/bin/ssh f 0755 2000.0000000000 3  2",    // written through the link
+		"usr/bin/slogin f 0755 2000.0000000000 3  2", // hard links within the tree
+		"usr/bin/dir l 0777 2000.0000000000 3 ssh 1", // a link with another target is replaced
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("find output lacks %q:\n%s", want, got)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "etc/old")); err != nil || string(b) != "from b\n" {
+		t.Errorf("/etc/old = %q, %v", b, err)
+	}
+
+	// A directory over a file, or a file over a directory, is refused.
+	c := newTree(t, Options{})
+	must(t, c.MkdirAll("/etc/old", Meta{Mode: 0o755}))
+	if err := c.Materialize(dir, MaterializeOptions{Merge: true}); err == nil || !strings.Contains(err.Error(), "/etc/old") {
+		t.Errorf("directory over a file: %v", err)
+	}
+	d := newTree(t, Options{})
+	must(t, d.MkdirAll("/", Meta{Mode: 0o755}))
+	must(t, d.WriteFile("/etc", Meta{Mode: 0o644}, nil))
+	if err := d.Materialize(dir, MaterializeOptions{Merge: true}); err == nil || !strings.Contains(err.Error(), "etc") {
+		t.Errorf("file over a directory: %v", err)
+	}
+}
