@@ -44,3 +44,25 @@ func BenchmarkParseParagraphs(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkScanPackages scans the same index as BenchmarkParsePackages
+// (compare the two in one run: the scan is what a resolver needs).
+func BenchmarkScanPackages(b *testing.B) {
+	name := os.Getenv("XENIMG_PACKAGES")
+	if name == "" {
+		b.Skip("XENIMG_PACKAGES not set")
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for b.Loop() {
+		ix, err := ScanPackages(name, data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(ix.Len()), "packages")
+	}
+}

@@ -100,15 +100,19 @@ func ParseBytes(name string, data []byte) ([]Paragraph, error) {
 
 // ParseString parses s without copying it: values are substrings of s.
 func ParseString(name, s string) ([]Paragraph, error) {
-	// Fields live in fixed-size chunks: a paragraph's fields are a
-	// sub-slice of one chunk, and a full chunk is never reallocated, so
-	// growth copies at most one paragraph's fields.
-	const chunk = 4096
+	return parseString(name, s, 0, 4096, strings.Count(s, "\n\n")+1)
+}
+
+// parseString parses s, whose first line is line lineBase+1 of file name.
+// Fields live in chunks of chunk fields: a paragraph's fields are a
+// sub-slice of one chunk, and a full chunk is never reallocated, so growth
+// copies at most one paragraph's fields. nparas sizes the result.
+func parseString(name, s string, lineBase, chunk, nparas int) ([]Paragraph, error) {
 	arena := make([]Field, 0, chunk)
-	paras := make([]Paragraph, 0, strings.Count(s, "\n\n")+1)
+	paras := make([]Paragraph, 0, nparas)
 
 	start := 0 // index in arena of the current paragraph's first field
-	line := 0
+	line := lineBase
 	cur := -1     // index in arena of the field receiving continuation lines
 	curStart := 0 // start offset in s of cur's value
 	curEnd := 0   // end offset in s of cur's value
