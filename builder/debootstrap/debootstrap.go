@@ -64,20 +64,23 @@ func Resolve(ctx context.Context, f *fetch.Fetcher, o Options) (*Plan, error) {
 		log.Warn(w)
 	}
 	log.Info("archive verified", "mirror", o.Mirror, "suite", o.Codename, "date", a.Date().Format(time.RFC1123Z))
-	var pkgs []control.Package
+	var indexes []*control.Index
 	for _, comp := range o.Components {
 		data, err := a.Packages(ctx, comp, o.Arch)
 		if err != nil {
 			return nil, fmt.Errorf("loading %s/binary-%s/Packages: %w", comp, o.Arch, err)
 		}
 		name := fmt.Sprintf("%s/dists/%s/%s/binary-%s/Packages", strings.TrimSuffix(o.Mirror, "/"), o.Codename, comp, o.Arch)
-		ps, err := control.ParsePackagesBytes(name, data)
+		ix, err := control.ScanPackages(name, data)
 		if err != nil {
 			return nil, err
 		}
-		pkgs = append(pkgs, ps...)
+		indexes = append(indexes, ix)
 	}
-	u := resolve.NewUniverse(o.Arch, pkgs)
+	u, err := resolve.NewIndexUniverse(o.Arch, indexes...)
+	if err != nil {
+		return nil, err
+	}
 	set, err := resolve.Resolve(u, resolve.Options{
 		Codename: o.Codename, Variant: resolve.Variant(o.Variant),
 		Include: o.Include, Exclude: o.Exclude,

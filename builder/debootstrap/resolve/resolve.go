@@ -198,10 +198,10 @@ func Resolve(u *Universe, opt Options) (*Set, error) {
 		r.excl[n] = true
 	}
 	if err := r.close(required, Required); err != nil {
-		return nil, err
+		return nil, r.failed(err)
 	}
 	if err := r.close(base, Base); err != nil {
-		return nil, err
+		return nil, r.failed(err)
 	}
 	set := &Set{Packages: make([]Selected, 0, len(r.sel))}
 	for _, n := range r.sel {
@@ -214,10 +214,14 @@ func Resolve(u *Universe, opt Options) (*Set, error) {
 	}
 	sort.Slice(set.Packages, func(i, j int) bool { return set.Packages[i].Name < set.Packages[j].Name })
 	set.Conflicts = r.conflicts(set)
+	if r.err != nil {
+		return nil, r.err
+	}
 	return set, nil
 }
 
 type node struct {
+	id     int32
 	pkg    *control.Package
 	list   List
 	parent *node  // who pulled it in (nil for a seed)
@@ -228,6 +232,30 @@ type resolver struct {
 	u    *Universe
 	excl map[string]bool
 	sel  map[string]*node
+	err  error // the first package that did not parse
+}
+
+// failed prefers a package that did not parse to the error it caused.
+func (r *resolver) failed(err error) error {
+	if r.err != nil {
+		return r.err
+	}
+	return err
+}
+
+// pkg returns package id of the universe. One that does not parse is
+// recorded in r.err (Resolve returns it) and stands in as a package with
+// no relations and no version.
+func (r *resolver) pkg(id int32) *control.Package {
+	p, err := r.u.pkg(id)
+	if err != nil {
+		if r.err == nil {
+			r.err = err
+		}
+		e := &r.u.ents[id]
+		return &control.Package{Name: e.name, Priority: e.prio}
+	}
+	return p
 }
 
 type pending struct {
@@ -238,24 +266,25 @@ type pending struct {
 // close adds seeds and their closure to r.sel, marking new ones with list.
 func (r *resolver) close(seeds []string, list List) error {
 	var queue []*node
-	add := func(p *control.Package, parent *node, via string) {
+	add := func(id int32, parent *node, via string) {
+		p := r.pkg(id)
 		if _, ok := r.sel[p.Name]; ok {
 			return
 		}
-		n := &node{pkg: p, list: list, parent: parent, via: via}
+		n := &node{id: id, pkg: p, list: list, parent: parent, via: via}
 		r.sel[p.Name] = n
 		queue = append(queue, n)
 	}
 	for _, s := range seeds {
-		p, ok := r.u.Candidate(s)
-		if !ok {
+		id := r.u.candidate(s)
+		if id < 0 {
 			reason := "not in the archive"
 			if len(r.u.providers[s]) > 0 {
 				reason = "a virtual package, name a provider instead"
 			}
 			return &DepError{Relation: s, Reasons: []string{s + ": " + reason}}
 		}
-		add(p, nil, "")
+		add(id, nil, "")
 	}
 	for {
 		var deferred []pending
@@ -266,12 +295,12 @@ func (r *resolver) close(seeds []string, list List) error {
 				for _, rel := range rels {
 					first := rel[0]
 					if s, ok := r.sel[first.Name]; ok {
-						if ok, _ := r.archOK(first, s.pkg); ok && first.Op.Satisfied(s.pkg.Version, first.Version) {
+						if ok, _ := r.archOK(first, s.id); ok && first.Op.Satisfied(s.pkg.Version, first.Version) {
 							continue
 						}
 					} else if !r.excl[first.Name] {
-						if p, _ := r.real(first); p != nil {
-							add(p, n, rel.String())
+						if id, _ := r.real(first); id >= 0 {
+							add(id, n, rel.String())
 							continue
 						}
 					}
@@ -286,16 +315,17 @@ func (r *resolver) close(seeds []string, list List) error {
 			if r.satisfied(d.rel) {
 				continue
 			}
-			p, reasons := r.choose(d.rel)
-			if p == nil {
+			id, reasons := r.choose(d.rel)
+			if id < 0 {
 				return &DepError{Chain: chain(d.from), Relation: d.rel.String(), Reasons: reasons}
 			}
-			if s, ok := r.sel[p.Name]; ok && s.pkg != p {
+			p := r.pkg(id)
+			if s, ok := r.sel[p.Name]; ok && s.id != id {
 				// Only one version of a name can be installed.
 				why := fmt.Sprintf("%s %s is already selected (%s)", s.pkg.Name, s.pkg.Version, strings.Join(chain(s), " -> "))
 				return &DepError{Chain: chain(d.from), Relation: d.rel.String(), Reasons: append(reasons, why)}
 			}
-			add(p, d.from, d.rel.String())
+			add(id, d.from, d.rel.String())
 		}
 	}
 }
@@ -311,12 +341,13 @@ func chain(n *node) []string {
 	return c
 }
 
-// archOK reports whether p's architecture qualifier admits pkg.
-func (r *resolver) archOK(p control.Possibility, pkg *control.Package) (bool, string) {
+// archOK reports whether p's architecture qualifier admits package id.
+func (r *resolver) archOK(p control.Possibility, id int32) (bool, string) {
 	switch p.ArchQual {
 	case "", "native", r.u.Arch:
 		return true, ""
 	case "any":
+		pkg := r.pkg(id)
 		if pkg.MultiArch == "allowed" {
 			return true, ""
 		}
@@ -325,40 +356,39 @@ func (r *resolver) archOK(p control.Possibility, pkg *control.Package) (bool, st
 	return false, fmt.Sprintf("architecture %s is not %s", p.ArchQual, r.u.Arch)
 }
 
-// real returns the best real package named p.Name that satisfies p.
-func (r *resolver) real(p control.Possibility) (*control.Package, []string) {
-	vs := r.u.byName[p.Name]
-	if len(vs) == 0 {
-		return nil, nil
-	}
+// real returns the best real package named p.Name that satisfies p, or -1.
+func (r *resolver) real(p control.Possibility) (int32, []string) {
 	var reasons []string
-	for _, c := range vs {
-		if ok, why := r.archOK(p, c); !ok {
+	for id := r.u.candidate(p.Name); id >= 0; id = r.u.ents[id].next {
+		if ok, why := r.archOK(p, id); !ok {
 			reasons = append(reasons, why)
 			continue
 		}
-		if !p.Op.Satisfied(c.Version, p.Version) {
-			reasons = append(reasons, fmt.Sprintf("%s %s does not satisfy %s %s", c.Name, c.Version, p.Op, p.Version))
-			continue
+		if p.Op != control.OpNone {
+			if c := r.pkg(id); !p.Op.Satisfied(c.Version, p.Version) {
+				reasons = append(reasons, fmt.Sprintf("%s %s does not satisfy %s %s", c.Name, c.Version, p.Op, p.Version))
+				continue
+			}
 		}
-		return c, nil
+		return id, nil
 	}
-	return nil, reasons
+	return -1, reasons
 }
 
-// provides reports whether pv (a Provides entry of pkg) satisfies p.
+// provides reports whether pv (a Provides entry) satisfies p.
 func (r *resolver) provides(p control.Possibility, pv provider) (bool, string) {
-	if ok, why := r.archOK(p, pv.pkg); !ok {
+	if ok, why := r.archOK(p, pv.id); !ok {
 		return false, why
 	}
 	if p.Op == control.OpNone {
 		return true, ""
 	}
+	name := r.u.ents[pv.id].name
 	if pv.op != control.OpEQ {
-		return false, fmt.Sprintf("%s provides %s without a version, %s %s needed", pv.pkg.Name, p.Name, p.Op, p.Version)
+		return false, fmt.Sprintf("%s provides %s without a version, %s %s needed", name, p.Name, p.Op, p.Version)
 	}
 	if !p.Op.Satisfied(pv.version, p.Version) {
-		return false, fmt.Sprintf("%s provides %s %s, %s %s needed", pv.pkg.Name, p.Name, pv.version, p.Op, p.Version)
+		return false, fmt.Sprintf("%s provides %s %s, %s %s needed", name, p.Name, pv.version, p.Op, p.Version)
 	}
 	return true, ""
 }
@@ -367,12 +397,12 @@ func (r *resolver) provides(p control.Possibility, pv provider) (bool, string) {
 func (r *resolver) satisfied(rel control.Relation) bool {
 	for _, p := range rel {
 		if n, ok := r.sel[p.Name]; ok {
-			if ok, _ := r.archOK(p, n.pkg); ok && p.Op.Satisfied(n.pkg.Version, p.Version) {
+			if ok, _ := r.archOK(p, n.id); ok && p.Op.Satisfied(n.pkg.Version, p.Version) {
 				return true
 			}
 		}
 		for _, pv := range r.u.providers[p.Name] {
-			if n, ok := r.sel[pv.pkg.Name]; ok && n.pkg == pv.pkg {
+			if n, ok := r.sel[r.u.ents[pv.id].name]; ok && n.id == pv.id {
 				if ok, _ := r.provides(p, pv); ok {
 					return true
 				}
@@ -392,7 +422,7 @@ func rank(p string) int {
 }
 
 // choose picks a package for an unsatisfied relation, or explains why none.
-func (r *resolver) choose(rel control.Relation) (*control.Package, []string) {
+func (r *resolver) choose(rel control.Relation) (int32, []string) {
 	var reasons []string
 	for _, p := range rel {
 		if r.excl[p.Name] {
@@ -400,16 +430,17 @@ func (r *resolver) choose(rel control.Relation) (*control.Package, []string) {
 			continue
 		}
 		c, why := r.real(p)
-		if c != nil {
+		if c >= 0 {
 			return c, nil
 		}
 		reasons = append(reasons, why...)
-		var best *control.Package
+		best := int32(-1)
 		for _, pv := range r.u.providers[p.Name] {
-			if r.excl[pv.pkg.Name] {
+			e := &r.u.ents[pv.id]
+			if r.excl[e.name] {
 				continue
 			}
-			if cand, _ := r.u.Candidate(pv.pkg.Name); cand != pv.pkg {
+			if r.u.candidate(e.name) != pv.id {
 				continue // only a candidate version may be installed
 			}
 			ok, why := r.provides(p, pv)
@@ -417,40 +448,46 @@ func (r *resolver) choose(rel control.Relation) (*control.Package, []string) {
 				reasons = append(reasons, why)
 				continue
 			}
-			if best == nil || rank(pv.pkg.Priority) < rank(best.Priority) ||
-				(rank(pv.pkg.Priority) == rank(best.Priority) && pv.pkg.Name < best.Name) {
-				best = pv.pkg
+			if best < 0 {
+				best = pv.id
+				continue
+			}
+			b := &r.u.ents[best]
+			if rank(e.prio) < rank(b.prio) || (rank(e.prio) == rank(b.prio) && e.name < b.name) {
+				best = pv.id
 			}
 		}
-		if best != nil {
+		if best >= 0 {
 			return best, nil
 		}
-		if len(r.u.byName[p.Name]) == 0 && len(r.u.providers[p.Name]) == 0 {
+		if r.u.candidate(p.Name) < 0 && len(r.u.providers[p.Name]) == 0 {
 			reasons = append(reasons, p.Name+": not in the archive")
 		}
 	}
-	return nil, reasons
+	return -1, reasons
 }
 
 // conflicts lists Conflicts/Breaks hits between selected packages.
 func (r *resolver) conflicts(set *Set) []Conflict {
 	var out []Conflict
 	for _, s := range set.Packages {
+		self := r.sel[s.Name].id
 		for _, f := range [2]struct {
 			name string
 			rels control.Relations
 		}{{"Conflicts", s.Package.Conflicts}, {"Breaks", s.Package.Breaks}} {
 			for _, rel := range f.rels {
 				for _, p := range rel {
-					if n, ok := r.sel[p.Name]; ok && n.pkg != s.Package {
-						if ok, _ := r.archOK(p, n.pkg); ok && p.Op.Satisfied(n.pkg.Version, p.Version) {
+					if n, ok := r.sel[p.Name]; ok && n.id != self {
+						if ok, _ := r.archOK(p, n.id); ok && p.Op.Satisfied(n.pkg.Version, p.Version) {
 							out = append(out, Conflict{s.Name, n.pkg.Name, f.name, p.String()})
 						}
 					}
 					for _, pv := range r.u.providers[p.Name] {
-						if n, ok := r.sel[pv.pkg.Name]; ok && n.pkg == pv.pkg && pv.pkg != s.Package {
+						pname := r.u.ents[pv.id].name
+						if n, ok := r.sel[pname]; ok && n.id == pv.id && pv.id != self {
 							if ok, _ := r.provides(p, pv); ok {
-								out = append(out, Conflict{s.Name, pv.pkg.Name, f.name, p.String()})
+								out = append(out, Conflict{s.Name, pname, f.name, p.String()})
 							}
 						}
 					}
