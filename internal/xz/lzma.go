@@ -18,6 +18,14 @@ const (
 	maxInPad    = 64 // bytes after a chunk's input: one symbol reads fewer than this
 )
 
+// inBuf holds a chunk's compressed bytes (at most 64 KiB) and zero bytes
+// after them. Its size is a power of two: indexes masked with inMask need
+// no bounds check, and a damaged chunk that reads past its end reads
+// zeros until run notices.
+type inBuf [1 << 17]byte
+
+const inMask = len(inBuf{}) - 1
+
 // lenProbs are the probabilities of one length decoder.
 type lenProbs struct {
 	choice  uint16
@@ -53,7 +61,7 @@ type lzma struct {
 	pending    int // bytes of a match still to copy when the output limit stopped it
 	p          probs
 
-	in    []byte // the current chunk's compressed bytes, then maxInPad zero bytes
+	in    *inBuf // the current chunk's compressed bytes, then zero bytes
 	inEnd int    // compressed size of the chunk
 	ip    int
 	rng   uint32
@@ -137,7 +145,7 @@ func (d *lzma) finishChunk() error {
 	}
 	if d.rng < rcTop && d.ip < d.inEnd {
 		d.rng <<= 8
-		d.code = d.code<<8 | uint32(d.in[d.ip])
+		d.code = d.code<<8 | uint32(d.in[d.ip&inMask])
 		d.ip++
 	}
 	if d.ip != d.inEnd || d.code != 0 {
@@ -147,10 +155,10 @@ func (d *lzma) finishChunk() error {
 }
 
 // rcBit decodes one bit with probability *p.
-func rcBit(p *uint16, rng, code uint32, in []byte, ip int) (uint32, uint32, int, uint32) {
+func rcBit(p *uint16, rng, code uint32, in *inBuf, ip int) (uint32, uint32, int, uint32) {
 	if rng < rcTop {
 		rng <<= 8
-		code = code<<8 | uint32(in[ip])
+		code = code<<8 | uint32(in[ip&inMask])
 		ip++
 	}
 	prob := uint32(*p)
@@ -163,8 +171,65 @@ func rcBit(p *uint16, rng, code uint32, in []byte, ip int) (uint32, uint32, int,
 	return rng - bound, code - bound, ip, 1
 }
 
+// rcLiteral decodes a literal byte with the bit tree lit. The bit
+// decoding is rcBit written for conditional moves instead of branches:
+// literal bits are what a branch predictor guesses worst.
+func rcLiteral(lit *[litStride]uint16, rng, code uint32, in *inBuf, ip int) (uint32, uint32, uint32, int) {
+	sym := uint32(1)
+	for sym < 0x100 {
+		nrng, ncode, nip := rng<<8, code<<8|uint32(in[ip&inMask]), ip+1
+		if rng < rcTop {
+			rng, code, ip = nrng, ncode, nip
+		}
+		p := &lit[sym&0x3FF]
+		prob := uint32(*p)
+		bound := (rng >> probBits) * prob
+		p0 := prob + (1<<probBits-prob)>>moveBits
+		p1 := prob - prob>>moveBits
+		r1, c1 := rng-bound, code-bound
+		b := uint32(0)
+		rng = bound
+		if code >= bound {
+			b, rng, code, p0 = 1, r1, c1, p1
+		}
+		*p = uint16(p0)
+		sym = sym<<1 | b
+	}
+	return sym & 0xFF, rng, code, ip
+}
+
+// rcMatchedLiteral decodes a literal byte after a match, with the byte at
+// distance rep0 steering the probabilities while it agrees.
+func rcMatchedLiteral(lit *[litStride]uint16, match, rng, code uint32, in *inBuf, ip int) (uint32, uint32, uint32, int) {
+	sym := uint32(1)
+	offset := uint32(0x100)
+	for sym < 0x100 {
+		match <<= 1
+		mbit := match & offset
+		nrng, ncode, nip := rng<<8, code<<8|uint32(in[ip&inMask]), ip+1
+		if rng < rcTop {
+			rng, code, ip = nrng, ncode, nip
+		}
+		p := &lit[(offset+mbit+sym)&0x3FF]
+		prob := uint32(*p)
+		bound := (rng >> probBits) * prob
+		p0 := prob + (1<<probBits-prob)>>moveBits
+		p1 := prob - prob>>moveBits
+		r1, c1 := rng-bound, code-bound
+		b := uint32(0)
+		rng = bound
+		if code >= bound {
+			b, rng, code, p0 = 1, r1, c1, p1
+		}
+		*p = uint16(p0)
+		sym = sym<<1 | b
+		offset &= mbit ^ (b - 1)
+	}
+	return sym & 0xFF, rng, code, ip
+}
+
 // rcTree decodes a bits-bit symbol with the bit tree probs (1-based).
-func rcTree(probs []uint16, bits uint, rng, code uint32, in []byte, ip int) (uint32, uint32, uint32, int) {
+func rcTree(probs []uint16, bits uint, rng, code uint32, in *inBuf, ip int) (uint32, uint32, uint32, int) {
 	sym := uint32(1)
 	for range bits {
 		var b uint32
@@ -179,7 +244,7 @@ func rcTree(probs []uint16, bits uint, rng, code uint32, in []byte, ip int) (uin
 }
 
 // rcLen decodes a match length minus minMatchLen.
-func rcLen(l *lenProbs, posState uint32, rng, code uint32, in []byte, ip int) (uint32, uint32, uint32, int) {
+func rcLen(l *lenProbs, posState uint32, rng, code uint32, in *inBuf, ip int) (uint32, uint32, uint32, int) {
 	var b, n uint32
 	posState &= 15
 	rng, code, ip, b = rcBit(&l.choice, rng, code, in, ip)
@@ -198,7 +263,7 @@ func rcLen(l *lenProbs, posState uint32, rng, code uint32, in []byte, ip int) (u
 
 // rcDist decodes a match distance (minus one) for a match of length
 // n+minMatchLen.
-func rcDist(p *probs, n uint32, rng, code uint32, in []byte, ip int) (uint32, uint32, uint32, int) {
+func rcDist(p *probs, n uint32, rng, code uint32, in *inBuf, ip int) (uint32, uint32, uint32, int) {
 	var b, slot uint32
 	slot, rng, code, ip = rcTree(p.distSlot[min(n, 3)][:], 6, rng, code, in, ip)
 	if slot < 4 {
@@ -226,7 +291,7 @@ func rcDist(p *probs, n uint32, rng, code uint32, in []byte, ip int) (uint32, ui
 	for range direct - 4 {
 		if rng < rcTop {
 			rng <<= 8
-			code = code<<8 | uint32(in[ip])
+			code = code<<8 | uint32(in[ip&inMask])
 			ip++
 		}
 		rng >>= 1
@@ -286,12 +351,9 @@ func (d *lzma) run(w *window, limit int) error {
 			}
 			ls := ((uint32(pos)&lpMask)<<lc + prev>>(8-lc)) & 15
 			lit := (*[litStride]uint16)(p.literal[ls*litStride:])
-			sym := uint32(1)
+			var sym uint32
 			if state < 7 {
-				for sym < 0x100 {
-					rng, code, ip, b = rcBit(&lit[sym&0x3FF], rng, code, in, ip)
-					sym = sym<<1 | b
-				}
+				sym, rng, code, ip = rcLiteral(lit, rng, code, in, ip)
 			} else {
 				src := pos - int(rep0) - 1
 				if src < 0 {
@@ -301,19 +363,7 @@ func (d *lzma) run(w *window, limit int) error {
 					err = corrupt("match distance %d beyond the data", rep0+1)
 					break
 				}
-				match := uint32(buf[src])
-				offset := uint32(0x100)
-				for sym < 0x100 {
-					match <<= 1
-					mbit := match & offset
-					rng, code, ip, b = rcBit(&lit[(offset+mbit+sym)&0x3FF], rng, code, in, ip)
-					sym = sym<<1 | b
-					if b != 0 {
-						offset = mbit
-					} else {
-						offset &^= mbit
-					}
-				}
+				sym, rng, code, ip = rcMatchedLiteral(lit, uint32(buf[src]), rng, code, in, ip)
 			}
 			buf[pos] = byte(sym)
 			pos++

@@ -444,14 +444,13 @@ func (z *Reader) nextChunk() error {
 	if c >= 0xA0 {
 		d.reset()
 	}
-	if cap(d.in) < n+maxInPad {
-		d.in = make([]byte, 1<<16+maxInPad)
+	if d.in == nil {
+		d.in = new(inBuf)
 	}
-	d.in = d.in[:n+maxInPad]
 	if err := z.readFull(d.in[:n]); err != nil {
 		return truncated("LZMA2 chunk", err)
 	}
-	clear(d.in[n:])
+	clear(d.in[n : n+maxInPad])
 	z.chunkLZMA = true
 	return d.startChunk(n)
 }

@@ -13,6 +13,8 @@ import (
 
 	txz "github.com/therootcompany/xz"
 	uxz "github.com/ulikunitz/xz"
+
+	ixz "github.com/xenimg/xenimg/internal/xz"
 )
 
 // xzDecoders are the pure-Go xz decoders compared by BenchmarkXZ.
@@ -22,6 +24,7 @@ var xzDecoders = []struct {
 }{
 	{"ulikunitz", func(r io.Reader) (io.Reader, error) { return uxz.NewReader(r) }},
 	{"therootcompany", func(r io.Reader) (io.Reader, error) { return txz.NewReader(r, 0) }},
+	{"internal", func(r io.Reader) (io.Reader, error) { return ixz.NewReader(r) }},
 }
 
 // dataMembers returns the compressed data.tar.xz members of the .debs
