@@ -228,19 +228,66 @@ func rcMatchedLiteral(lit *[litStride]uint16, match, rng, code uint32, in *inBuf
 	return sym & 0xFF, rng, code, ip
 }
 
-// rcTree decodes a bits-bit symbol with the bit tree probs (1-based).
+// rcTree decodes a bits-bit symbol with the bit tree probs (1-based),
+// with conditional moves like rcLiteral.
 func rcTree(probs []uint16, bits uint, rng, code uint32, in *inBuf, ip int) (uint32, uint32, uint32, int) {
 	sym := uint32(1)
 	for range bits {
-		var b uint32
 		i := int(sym)
 		if i >= len(probs) {
 			break
 		}
-		rng, code, ip, b = rcBit(&probs[i], rng, code, in, ip)
+		nrng, ncode, nip := rng<<8, code<<8|uint32(in[ip&inMask]), ip+1
+		if rng < rcTop {
+			rng, code, ip = nrng, ncode, nip
+		}
+		p := &probs[i]
+		prob := uint32(*p)
+		bound := (rng >> probBits) * prob
+		p0 := prob + (1<<probBits-prob)>>moveBits
+		p1 := prob - prob>>moveBits
+		r1, c1 := rng-bound, code-bound
+		b := uint32(0)
+		rng = bound
+		if code >= bound {
+			b, rng, code, p0 = 1, r1, c1, p1
+		}
+		*p = uint16(p0)
 		sym = sym<<1 | b
 	}
 	return sym - 1<<bits, rng, code, ip
+}
+
+// rcReverse decodes a bits-bit symbol, least significant bit first, with
+// the bit tree probs[off+1:] (conditional moves like rcLiteral).
+func rcReverse(probs []uint16, off int, bits uint, rng, code uint32, in *inBuf, ip int) (uint32, uint32, uint32, int) {
+	sym := 1
+	var v uint32
+	for i := range bits {
+		j := off + sym
+		if j < 0 || j >= len(probs) {
+			break
+		}
+		nrng, ncode, nip := rng<<8, code<<8|uint32(in[ip&inMask]), ip+1
+		if rng < rcTop {
+			rng, code, ip = nrng, ncode, nip
+		}
+		p := &probs[j]
+		prob := uint32(*p)
+		bound := (rng >> probBits) * prob
+		p0 := prob + (1<<probBits-prob)>>moveBits
+		p1 := prob - prob>>moveBits
+		r1, c1 := rng-bound, code-bound
+		b := uint32(0)
+		rng = bound
+		if code >= bound {
+			b, rng, code, p0 = 1, r1, c1, p1
+		}
+		*p = uint16(p0)
+		sym = sym<<1 | int(b)
+		v |= b << i
+	}
+	return v, rng, code, ip
 }
 
 // rcLen decodes a match length minus minMatchLen.
@@ -264,7 +311,7 @@ func rcLen(l *lenProbs, posState uint32, rng, code uint32, in *inBuf, ip int) (u
 // rcDist decodes a match distance (minus one) for a match of length
 // n+minMatchLen.
 func rcDist(p *probs, n uint32, rng, code uint32, in *inBuf, ip int) (uint32, uint32, uint32, int) {
-	var b, slot uint32
+	var slot uint32
 	slot, rng, code, ip = rcTree(p.distSlot[min(n, 3)][:], 6, rng, code, in, ip)
 	if slot < 4 {
 		return slot, rng, code, ip
@@ -273,17 +320,9 @@ func rcDist(p *probs, n uint32, rng, code uint32, in *inBuf, ip int) (uint32, ui
 	dist := (2 | slot&1) << direct
 	if slot < 14 {
 		// Reverse bit tree over distSpecial[dist-slot-1+1 ...].
-		base := int(dist) - int(slot) - 1
-		sym := 1
-		for i := range direct {
-			j := base + sym
-			if j >= len(p.distSpecial) {
-				break
-			}
-			rng, code, ip, b = rcBit(&p.distSpecial[j], rng, code, in, ip)
-			sym = sym<<1 | int(b)
-			dist += b << i
-		}
+		var v uint32
+		v, rng, code, ip = rcReverse(p.distSpecial[:], int(dist)-int(slot)-1, uint(direct), rng, code, in, ip)
+		dist += v
 		return dist, rng, code, ip
 	}
 	// Direct bits, then four reverse bits with the align probabilities.
@@ -301,13 +340,9 @@ func rcDist(p *probs, n uint32, rng, code uint32, in *inBuf, ip int) (uint32, ui
 		d = d<<1 + mask + 1
 	}
 	dist += d << 4
-	sym := uint32(1)
-	for i := range 4 {
-		rng, code, ip, b = rcBit(&p.distAlign[sym&15], rng, code, in, ip)
-		sym = sym<<1 | b
-		dist += b << i
-	}
-	return dist, rng, code, ip
+	var v uint32
+	v, rng, code, ip = rcReverse(p.distAlign[:], 0, 4, rng, code, in, ip)
+	return dist + v, rng, code, ip
 }
 
 // run decodes into w until w.pos reaches limit (limit <= len(w.buf)). A
