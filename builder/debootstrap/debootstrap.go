@@ -64,18 +64,9 @@ func Resolve(ctx context.Context, f *fetch.Fetcher, o Options) (*Plan, error) {
 		log.Warn(w)
 	}
 	log.Info("archive verified", "mirror", o.Mirror, "suite", o.Codename, "date", a.Date().Format(time.RFC1123Z))
-	var indexes []*control.Index
-	for _, comp := range o.Components {
-		data, err := a.Packages(ctx, comp, o.Arch)
-		if err != nil {
-			return nil, fmt.Errorf("loading %s/binary-%s/Packages: %w", comp, o.Arch, err)
-		}
-		name := fmt.Sprintf("%s/dists/%s/%s/binary-%s/Packages", strings.TrimSuffix(o.Mirror, "/"), o.Codename, comp, o.Arch)
-		ix, err := control.ScanPackages(name, data)
-		if err != nil {
-			return nil, err
-		}
-		indexes = append(indexes, ix)
+	indexes, err := scanIndexes(ctx, a, o)
+	if err != nil {
+		return nil, err
 	}
 	u, err := resolve.NewIndexUniverse(o.Arch, indexes...)
 	if err != nil {
@@ -95,6 +86,47 @@ func Resolve(ctx context.Context, f *fetch.Fetcher, o Options) (*Plan, error) {
 	detach(set)
 	log.Info("resolved", "packages", len(set.Packages))
 	return &Plan{Suite: suite, Archive: a, Set: set, opts: o}, nil
+}
+
+// scanIndexes loads the Packages indexes of every component and scans
+// each while it is being decompressed: decompression keeps one core busy,
+// checksumming and scanning the other.
+func scanIndexes(ctx context.Context, a *archive.Archive, o Options) ([]*control.Index, error) {
+	var streams []*archive.Stream
+	defer func() {
+		for _, s := range streams {
+			s.Close() // stops the ones not read to the end after an error
+		}
+	}()
+	for _, comp := range o.Components {
+		ss, err := a.PackagesStreams(ctx, comp, o.Arch)
+		if err != nil {
+			return nil, fmt.Errorf("loading %s/binary-%s/Packages: %w", comp, o.Arch, err)
+		}
+		streams = append(streams, ss...)
+	}
+	indexes := make([]*control.Index, len(streams))
+	for i, s := range streams {
+		sc := control.NewIndexScanner(a.URL("dists/"+o.Codename+"/"+s.Index), s.SizeHint)
+		for {
+			data, final, err := s.Next()
+			if err != nil {
+				return nil, fmt.Errorf("loading %s: %w", s.Index, err)
+			}
+			if err := sc.Scan(data, final); err != nil {
+				return nil, err
+			}
+			if final {
+				break
+			}
+		}
+		ix, err := sc.Index()
+		if err != nil {
+			return nil, err
+		}
+		indexes[i] = ix
+	}
+	return indexes, nil
 }
 
 // detach copies what the plan keeps of each selected package out of the

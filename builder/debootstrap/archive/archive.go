@@ -2,16 +2,11 @@ package archive
 
 import (
 	"bytes"
-	"compress/bzip2"
 	"context"
-	"crypto/md5" //nolint:gosec // sarge-era Release files list only MD5.
-	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
 	"io/fs"
 	"slices"
 	"strings"
@@ -19,8 +14,6 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/klauspost/compress/gzip"
-	"github.com/ulikunitz/xz"
 
 	"github.com/xenimg/xenimg/builder/debootstrap/fetch"
 	"github.com/xenimg/xenimg/builder/debootstrap/release"
@@ -240,6 +233,46 @@ func (a *Archive) listed(base string) bool {
 
 // index loads dists/CODENAME/base in the best listed compression.
 func (a *Archive) index(ctx context.Context, base string) ([]byte, error) {
+	s, err := a.stream(ctx, base)
+	if err != nil {
+		return nil, err
+	}
+	return s.Bytes()
+}
+
+// PackagesStreams starts loading the Packages indexes of component and
+// arch that Packages concatenates (binary-ARCH, then binary-all where the
+// archive keeps Architecture: all packages only there), and returns them
+// in that order, decompressing in the background.
+func (a *Archive) PackagesStreams(ctx context.Context, component, arch string) ([]*Stream, error) {
+	if !a.Release.HasComponent(component) {
+		return nil, fmt.Errorf("%w: %q (archive has %s)", ErrUnknownComponent, component, strings.Join(a.Release.Components, " "))
+	}
+	if arch != "all" && !a.Release.HasArchitecture(arch) {
+		return nil, fmt.Errorf("%w: %q (archive has %s)", ErrUnknownArch, arch, strings.Join(a.Release.Architectures, " "))
+	}
+	bases := []string{component + "/binary-" + arch + "/Packages"}
+	if allPath := component + "/binary-all/Packages"; arch != "all" && a.Release.NoSupportForArchitectureAll != "Packages" && a.listed(allPath) {
+		bases = append(bases, allPath)
+	}
+	var out []*Stream
+	for _, b := range bases {
+		s, err := a.stream(ctx, b)
+		if err != nil {
+			for _, o := range out {
+				o.Close()
+			}
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// stream starts loading dists/CODENAME/base in the best listed
+// compression: the file is fetched and verified now, decompressed and
+// checked in the background.
+func (a *Archive) stream(ctx context.Context, base string) (*Stream, error) {
 	dist := "dists/" + a.opts.Codename + "/"
 	plain, hasPlain := a.Release.Lookup(base)
 	var tried []string
@@ -265,11 +298,12 @@ func (a *Archive) index(ctx context.Context, base string) ([]byte, error) {
 		a.mu.Lock()
 		a.files[rel] = IndexFile{Path: rel, URL: u, Sum: sum}
 		a.mu.Unlock()
-		data, err := decompress(ext, raw, plain, hasPlain)
+		s, err := newStream(ctx, u, ext, raw, plain, hasPlain)
 		if err != nil {
 			return nil, fmt.Errorf("decompressing %s: %w", u, err)
 		}
-		return data, nil
+		s.Path, s.Index = rel, base
+		return s, nil
 	}
 	if len(tried) == 0 {
 		return nil, fmt.Errorf("%w: %s lists no %s{.xz,.gz,.bz2,}", ErrNoIndex, a.URL(dist+"Release"), base)
@@ -281,65 +315,11 @@ func (a *Archive) index(ctx context.Context, base string) ([]byte, error) {
 // give (bookworm main amd64 is about 45 MiB).
 const maxIndex = 1 << 30
 
+// decompress decodes a whole index at once (see newStream).
 func decompress(ext string, raw []byte, plain release.FileSum, hasPlain bool) ([]byte, error) {
-	var r io.Reader
-	switch ext {
-	case "":
-		r = bytes.NewReader(raw)
-	case ".gz":
-		zr, err := gzip.NewReader(bytes.NewReader(raw))
-		if err != nil {
-			return nil, err
-		}
-		defer zr.Close()
-		r = zr
-	case ".xz":
-		xr, err := xz.NewReader(bytes.NewReader(raw))
-		if err != nil {
-			return nil, err
-		}
-		r = xr
-	case ".bz2":
-		r = bzip2.NewReader(bytes.NewReader(raw))
-	default:
-		return nil, fmt.Errorf("unknown compression %q", ext)
-	}
-	limit := int64(maxIndex)
-	capHint := len(raw) * 5
-	if hasPlain {
-		limit = plain.Size
-		capHint = int(plain.Size)
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, capHint+bytes.MinRead))
-	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
+	s, err := newStream(context.Background(), "", ext, raw, plain, hasPlain)
 	if err != nil {
 		return nil, err
 	}
-	if n > limit {
-		if hasPlain {
-			return nil, fmt.Errorf("decompressed size exceeds %d bytes listed for %s", plain.Size, plain.Path)
-		}
-		return nil, fmt.Errorf("decompressed size exceeds %d bytes", limit)
-	}
-	data := buf.Bytes()
-	if hasPlain && ext != "" {
-		if int64(len(data)) != plain.Size {
-			return nil, fmt.Errorf("decompressed size %d, Release lists %d for %s", len(data), plain.Size, plain.Path)
-		}
-		algo, want := plain.Best()
-		var h hash.Hash
-		switch algo {
-		case "SHA256":
-			h = sha256.New()
-		case "SHA1":
-			h = sha1.New() //nolint:gosec
-		default:
-			h = md5.New() //nolint:gosec
-		}
-		h.Write(data)
-		if got := hex.EncodeToString(h.Sum(nil)); got != want {
-			return nil, fmt.Errorf("decompressed %s mismatch for %s: want %s, got %s", algo, plain.Path, want, got)
-		}
-	}
-	return data, nil
+	return s.Bytes()
 }

@@ -230,6 +230,14 @@ func parseParagraph(data []byte) ([]field, error) {
 	var fields []field
 	started, ended := false, false
 	lineNo := 0
+	// The value of the last field, built in one buffer: a Release file's
+	// checksum lists have thousands of lines.
+	var value []byte
+	flush := func() {
+		if len(fields) > 0 {
+			fields[len(fields)-1].value = string(value)
+		}
+	}
 	for len(data) > 0 {
 		var ln []byte
 		if i := bytes.IndexByte(data, '\n'); i >= 0 {
@@ -255,8 +263,8 @@ func parseParagraph(data []byte) ([]field, error) {
 			if len(fields) == 0 {
 				return nil, &ParseError{Line: lineNo, Err: fmt.Errorf("%w: continuation line before any field", ErrSyntax)}
 			}
-			f := &fields[len(fields)-1]
-			f.value += "\n" + string(bytes.TrimSpace(ln))
+			value = append(value, '\n')
+			value = append(value, bytes.TrimSpace(ln)...)
 			continue
 		}
 		colon := bytes.IndexByte(ln, ':')
@@ -268,8 +276,11 @@ func parseParagraph(data []byte) ([]field, error) {
 			return nil, &ParseError{Line: lineNo, Err: fmt.Errorf("%w: field name %q contains white space", ErrSyntax, name)}
 		}
 		started = true
-		fields = append(fields, field{name: name, value: string(bytes.TrimSpace(ln[colon+1:])), line: lineNo})
+		flush()
+		fields = append(fields, field{name: name, line: lineNo})
+		value = append(value[:0], bytes.TrimSpace(ln[colon+1:])...)
 	}
+	flush()
 	if len(fields) == 0 {
 		return nil, &ParseError{Err: fmt.Errorf("%w: no fields", ErrSyntax)}
 	}
