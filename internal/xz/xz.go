@@ -127,11 +127,13 @@ func NewReader(r io.Reader) (*Reader, error) {
 		z.r = bufio.NewReaderSize(r, 64<<10)
 	}
 	var hdr [12]byte
-	if err := z.readFull(hdr[:]); err != nil {
-		return nil, truncated("stream header", err)
-	}
-	if !bytes.Equal(hdr[:6], headerMagic) {
+	n, err := io.ReadFull(z.r, hdr[:])
+	z.nIn += int64(n)
+	if !bytes.HasPrefix(headerMagic, hdr[:min(n, 6)]) {
 		return nil, ErrFormat
+	}
+	if err != nil {
+		return nil, truncated("stream header", err)
 	}
 	if err := z.startStream(hdr[:]); err != nil {
 		return nil, err
@@ -257,11 +259,13 @@ func (z *Reader) nextStream() error {
 		}
 		break
 	}
-	if err := z.readFull(b[4:]); err != nil {
-		return truncated("stream header", err)
-	}
-	if !bytes.Equal(b[:6], headerMagic) {
+	n, err := io.ReadFull(z.r, b[4:])
+	z.nIn += int64(n)
+	if !bytes.HasPrefix(headerMagic, b[:min(4+n, 6)]) {
 		return corrupt("garbage after stream %d", z.streams)
+	}
+	if err != nil {
+		return truncated("stream header", err)
 	}
 	return z.startStream(b[:])
 }
