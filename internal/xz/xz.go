@@ -25,6 +25,7 @@ import (
 	"hash/crc32"
 	"hash/crc64"
 	"io"
+	"sync"
 )
 
 // MaxDict is the largest dictionary size Reader accepts (64 MiB, xz -9
@@ -94,7 +95,8 @@ type Reader struct {
 	err    error
 	rpos   int // next byte of w.buf to hand out
 	w      window
-	dec    lzma
+	dec    *lzma // from decPool
+	ownR   bool  // r came from readerPool
 	scrach [1024]byte
 
 	// Stream state.
@@ -105,16 +107,15 @@ type Reader struct {
 	streams int
 
 	// Block state.
-	blockStart   int64 // nIn at the block header
-	headerSize   int64
-	compSize     int64 // -1: not stated
-	uncompSize   int64 // -1: not stated
-	blockOut     int64 // bytes decoded in this block
-	needDict     bool  // the next chunk must reset the dictionary
-	needProps    bool  // the next LZMA chunk must set properties
-	chunkLeft    int   // uncompressed bytes left in the current chunk
-	chunkLZMA    bool  // the current chunk is LZMA (else uncompressed)
-	blockStarted bool
+	blockStart int64 // nIn at the block header
+	headerSize int64
+	compSize   int64 // -1: not stated
+	uncompSize int64 // -1: not stated
+	blockOut   int64 // bytes decoded in this block
+	needDict   bool  // the next chunk must reset the dictionary
+	needProps  bool  // the next LZMA chunk must set properties
+	chunkLeft  int   // uncompressed bytes left in the current chunk
+	chunkLZMA  bool  // the current chunk is LZMA (else uncompressed)
 }
 
 // NewReader reads the first stream header from r and returns a Reader of
@@ -124,19 +125,32 @@ func NewReader(r io.Reader) (*Reader, error) {
 	if br, ok := r.(*bufio.Reader); ok {
 		z.r = br
 	} else {
-		z.r = bufio.NewReaderSize(r, 64<<10)
+		br, _ := readerPool.Get().(*bufio.Reader)
+		if br == nil {
+			br = bufio.NewReaderSize(r, 64<<10)
+		} else {
+			br.Reset(r)
+		}
+		z.r, z.ownR = br, true
 	}
 	var hdr [12]byte
 	n, err := io.ReadFull(z.r, hdr[:])
 	z.nIn += int64(n)
-	if !bytes.HasPrefix(headerMagic, hdr[:min(n, 6)]) {
-		return nil, ErrFormat
+	switch {
+	case !bytes.HasPrefix(headerMagic, hdr[:min(n, 6)]):
+		err = ErrFormat
+	case err != nil:
+		err = truncated("stream header", err)
+	default:
+		err = z.startStream(hdr[:])
 	}
 	if err != nil {
-		return nil, truncated("stream header", err)
-	}
-	if err := z.startStream(hdr[:]); err != nil {
+		z.release()
 		return nil, err
+	}
+	z.dec, _ = decPool.Get().(*lzma)
+	if z.dec == nil {
+		z.dec = &lzma{in: new(inBuf)}
 	}
 	return z, nil
 }
@@ -198,17 +212,36 @@ func (z *Reader) Read(p []byte) (int, error) {
 		}
 		if err := z.step(); err != nil {
 			z.err = err
-			z.w.release()
-			z.rpos, z.w.pos = 0, 0
+			z.release()
 		}
 	}
+}
+
+var (
+	decPool    sync.Pool // of *lzma
+	readerPool sync.Pool // of *bufio.Reader
+)
+
+// release hands the buffers back to their pools: the reader is done.
+func (z *Reader) release() {
+	z.w.release()
+	z.rpos, z.w.pos = 0, 0
+	if z.dec != nil {
+		decPool.Put(z.dec)
+		z.dec = nil
+	}
+	if z.ownR {
+		z.r.Reset(nil)
+		readerPool.Put(z.r)
+		z.ownR = false
+	}
+	z.r = nil
 }
 
 // Close releases the reader's buffers; it does not close the underlying
 // reader.
 func (z *Reader) Close() error {
-	z.w.release()
-	z.rpos, z.w.pos = 0, 0
+	z.release()
 	if z.err == nil {
 		z.err = errors.New("xz: read after Close")
 	}
@@ -432,7 +465,7 @@ func (z *Reader) nextChunk() error {
 	}
 	z.chunkLeft = int(c&0x1F)<<16 + int(binary.BigEndian.Uint16(b[:2])) + 1
 	n := int(binary.BigEndian.Uint16(b[2:4])) + 1
-	d := &z.dec
+	d := z.dec
 	if c >= 0xC0 {
 		p, err := z.readByte()
 		if err != nil {
@@ -447,9 +480,6 @@ func (z *Reader) nextChunk() error {
 	}
 	if c >= 0xA0 {
 		d.reset()
-	}
-	if d.in == nil {
-		d.in = new(inBuf)
 	}
 	if err := z.readFull(d.in[:n]); err != nil {
 		return truncated("LZMA2 chunk", err)
