@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -128,5 +130,65 @@ func BenchmarkXZ(b *testing.B) {
 			b.ReportMetric(float64(cpuTime()-c0)/float64(b.N)/1e6, "cpu-ms/op")
 			b.ReportMetric(float64(out)/1e6, "outMB")
 		})
+	}
+}
+
+// xzMember returns the data.tar.xz member of testdata/hello_xz.deb.
+func xzMember(t *testing.T) []byte {
+	t.Helper()
+	f, err := os.Open("testdata/hello_xz.deb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ar, err := newArReader(bufio.NewReader(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		h, err := ar.next()
+		if err != nil {
+			t.Fatalf("no data.tar.xz in hello_xz.deb: %v", err)
+		}
+		if h.name == "data.tar.xz" {
+			b, err := io.ReadAll(ar)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+	}
+}
+
+// TestNewXZErrors holds newXZ to its error contract: "xz: " prefixed
+// errors, io.ErrUnexpectedEOF on truncation, the check verified.
+func TestNewXZErrors(t *testing.T) {
+	b := xzMember(t)
+	read := func(b []byte) error {
+		z, err := newXZ(bytes.NewReader(b))
+		if err != nil {
+			return err
+		}
+		defer z.Close()
+		_, err = io.Copy(io.Discard, z)
+		return err
+	}
+	if err := read(b); err != nil {
+		t.Fatalf("intact member: %v", err)
+	}
+	for n := range len(b) {
+		err := read(b[:n])
+		if !errors.Is(err, io.ErrUnexpectedEOF) || !strings.HasPrefix(err.Error(), "xz: ") {
+			t.Errorf("cut at %d of %d: error %v, want an xz: error wrapping io.ErrUnexpectedEOF", n, len(b), err)
+		}
+	}
+	// The last 12 bytes are the stream footer; before them the index and,
+	// before that, the block's check.
+	for i := range len(b) {
+		c := bytes.Clone(b)
+		c[i] ^= 0x20
+		if err := read(c); err == nil || !strings.HasPrefix(err.Error(), "xz: ") {
+			t.Errorf("byte %d flipped: error %v, want an xz: error", i, err)
+		}
 	}
 }
