@@ -45,15 +45,22 @@ type Options struct {
 	WorkDir string
 	// Configure overrides the recipe's image.configure when not "".
 	Configure string
-	// SecondStage runs the second stage on the unpacked tree (chroot,
-	// firstboot, none, auto) and returns the configured tree and the mode
-	// used. Nil means "none".
+	// SecondStage configures the unpacked tree (in a chroot, or at the
+	// guest's first boot). Nil allows only configure = "none".
 	SecondStage SecondStage
 	Log         *slog.Logger
 }
 
 // SecondStage configures an unpacked tree.
-type SecondStage func(ctx context.Context, t *tree.Tree, s SecondStageInput) (*tree.Tree, string, error)
+type SecondStage interface {
+	// Choose resolves a mode of image.configure other than "none"
+	// ("auto" included) to the one Run takes here, and says why; an error
+	// when it cannot be taken here.
+	Choose(mode, arch string) (chosen, why string, err error)
+	// Run configures t in the chosen mode and returns the configured tree
+	// (t itself, or a new one the caller closes with t).
+	Run(ctx context.Context, t *tree.Tree, s SecondStageInput) (*tree.Tree, error)
+}
 
 // SecondStageInput is what the second stage needs to know.
 type SecondStageInput struct {
@@ -63,6 +70,10 @@ type SecondStageInput struct {
 	Epoch    int64
 	Required []string // debootstrap's required list, for install order
 	WorkDir  string
+	// Rest, in chroot mode, returns the packages not in t: t then holds
+	// the required ones, and the rest is unpacked meanwhile (see
+	// secondstage.Options.Rest).
+	Rest func(context.Context) (*tree.Tree, error)
 }
 
 // Result describes a finished build.
@@ -175,6 +186,19 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 			MAC: xencfg.MAC(append(seed, "vif0"...)), Firstboot: firstboot,
 		})
 	}
+	if mode != "none" {
+		if o.SecondStage == nil {
+			return nil, fmt.Errorf("image.configure = %q: this build has no second stage available", mode)
+		}
+		chosen, why, err := o.SecondStage.Choose(mode, r.Suite.Arch)
+		if err != nil {
+			return nil, fmt.Errorf("second stage (%s): %w", mode, err)
+		}
+		if mode == "auto" {
+			log.Info("second stage chosen", "configure", chosen, "why", why)
+		}
+		mode = chosen
+	}
 	if _, err := domain(mode == "firstboot"); err != nil {
 		return nil, err
 	}
@@ -197,10 +221,16 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 		return nil, err
 	}
 	defer func() { t.Close() }()
-	log.Info("unpacking", "packages", len(paths))
-	if _, err := unpack.Unpack(ctx, t, paths, unpack.Options{
-		Arch: r.Suite.Arch, MergedUsr: plan.Suite.MergedUsr, Epoch: epoch.Unix(), ArchiveCopies: true,
-	}); err != nil {
+	uo := unpack.Options{Arch: r.Suite.Arch, MergedUsr: plan.Suite.MergedUsr, Epoch: epoch.Unix(), ArchiveCopies: true}
+	first, rest := paths, []string(nil)
+	if mode == "chroot" {
+		// The chroot configures the required packages while the others
+		// are unpacked on the side (debootstrap's order, and the host's
+		// other cores are idle while dpkg configures).
+		first, rest = splitRequired(plan, paths)
+	}
+	log.Info("unpacking", "packages", len(first))
+	if _, err := unpack.Unpack(ctx, t, first, uo); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -209,8 +239,44 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 	if err := configureTree(t, r, files, epoch.Unix(), log); err != nil {
 		return nil, err
 	}
-	if err := checkFits(t, eo); err != nil {
-		return nil, fmt.Errorf("root.img: %w", err)
+	if len(rest) == 0 {
+		if err := checkFits(t, eo); err != nil {
+			return nil, fmt.Errorf("root.img: %w", err)
+		}
+	}
+	var restTree func(context.Context) (*tree.Tree, error)
+	if len(rest) > 0 {
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		var (
+			rt    *tree.Tree
+			rerr  error
+			taken bool
+		)
+		log.Info("unpacking the rest meanwhile", "packages", len(rest))
+		go func() {
+			defer close(done)
+			rt, rerr = unpackRest(rctx, rest, uo, work, r, files, epoch.Unix(), log)
+		}()
+		defer func() {
+			cancel()
+			<-done
+			if rt != nil && !taken {
+				rt.Close()
+			}
+		}()
+		restTree = func(ctx context.Context) (*tree.Tree, error) {
+			select {
+			case <-done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if rerr != nil {
+				return nil, restError{rerr}
+			}
+			taken = true
+			return rt, nil
+		}
 	}
 	if passwordHash != "" {
 		// The first-boot script applies it when the guest configures itself.
@@ -222,18 +288,21 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 		}
 	}
 
-	used := "none"
-	if o.SecondStage != nil && mode != "none" {
+	used := mode
+	if mode != "none" {
 		var required []string
 		for _, p := range plan.Set.Packages {
 			if p.List == resolve.Required {
 				required = append(required, p.Name)
 			}
 		}
-		nt, m, err := o.SecondStage(ctx, t, SecondStageInput{
+		nt, err := o.SecondStage.Run(ctx, t, SecondStageInput{
 			Mode: mode, Arch: r.Suite.Arch, Codename: r.Suite.Codename, Epoch: epoch.Unix(),
-			Required: required, WorkDir: work,
+			Required: required, WorkDir: work, Rest: restTree,
 		})
+		if re := (restError{}); errors.As(err, &re) {
+			return nil, re.err // a bad .deb, not a failing guest
+		}
 		if err != nil {
 			return nil, fmt.Errorf("second stage (%s): %w", mode, err)
 		}
@@ -241,13 +310,15 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 			t.Close()
 			t = nt
 		}
-		used = m
 		// Configuration may have rewritten some of ours (netbase's hosts).
 		if err := configureTree(t, r, files, epoch.Unix(), log); err != nil {
 			return nil, err
 		}
-	} else if mode != "none" {
-		return nil, fmt.Errorf("image.configure = %q: this build has no second stage available", mode)
+		if len(rest) > 0 {
+			if err := checkFits(t, eo); err != nil {
+				return nil, fmt.Errorf("root.img: %w", err)
+			}
+		}
 	}
 	if err := setRootPassword(t, passwordHash, epoch.Unix()); err != nil {
 		return nil, err
@@ -326,6 +397,47 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 	log.Info("built", "dir", o.OutDir, "configure", used, "seconds", fmt.Sprintf("%.1f", time.Since(start).Seconds()))
 	return &Result{Dir: o.OutDir, Manifest: m, Configure: used}, nil
 }
+
+// splitRequired splits the set's .debs (paths, in set order) into the
+// required list and the rest.
+func splitRequired(plan *debootstrap.Plan, paths []string) (required, rest []string) {
+	for i, p := range plan.Set.Packages {
+		if p.List == resolve.Required {
+			required = append(required, paths[i])
+		} else {
+			rest = append(rest, paths[i])
+		}
+	}
+	return required, rest
+}
+
+// unpackRest unpacks debs into a tree of their own with our files over
+// theirs, for the second stage to add once the required ones are
+// configured.
+func unpackRest(ctx context.Context, debs []string, uo unpack.Options, work string, r *Recipe, files map[string][]byte, epoch int64, log *slog.Logger) (*tree.Tree, error) {
+	start := time.Now()
+	t, err := tree.New(tree.Options{SpoolDir: work})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := unpack.Unpack(ctx, t, debs, uo); err != nil {
+		t.Close()
+		return nil, err
+	}
+	if err := configureTree(t, r, files, epoch, log); err != nil {
+		t.Close()
+		return nil, err
+	}
+	log.Debug("rest unpacked", "packages", len(debs), "took", time.Since(start).Round(time.Millisecond))
+	return t, nil
+}
+
+// restError carries an error of unpacking the rest through the second
+// stage.
+type restError struct{ err error }
+
+func (e restError) Error() string { return e.err.Error() }
+func (e restError) Unwrap() error { return e.err }
 
 func labelFor(name string) string {
 	if len(name) > 16 {

@@ -1,6 +1,7 @@
 package secondstage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -118,9 +119,16 @@ func runChroot(ctx context.Context, t *tree.Tree, o Options) (_ *tree.Tree, err 
 	r := &runner{root: root, env: guestEnv(o.Epoch), log: o.Log}
 	cstart := time.Now()
 	if o.Reinstall {
+		if o.Rest != nil {
+			return nil, errors.New("reinstalling needs every package in one tree")
+		}
 		err = reinstall(ctx, r, root, pl)
 	} else {
-		err = configure(ctx, r, root, pl, g)
+		var rest func() ([]pkg, error)
+		if o.Rest != nil {
+			rest = func() ([]pkg, error) { return addRest(ctx, root, g, o) }
+		}
+		err = configure(ctx, r, root, pl, g, rest)
 	}
 	if err != nil {
 		return nil, err
@@ -204,8 +212,10 @@ func dpkgVersion(pl plan) string {
 	return ""
 }
 
-// configure runs preinst and dpkg --configure in debootstrap's order.
-func configure(ctx context.Context, r *runner, root string, pl plan, g *guards) error {
+// configure runs preinst and dpkg --configure in debootstrap's order. If
+// rest is set, it is called once the required packages are configured and
+// returns the packages it added to the root.
+func configure(ctx context.Context, r *runner, root string, pl plan, g *guards, rest func() ([]pkg, error)) error {
 	if err := r.run(ctx, "", nil, "/sbin/ldconfig"); err != nil {
 		return err
 	}
@@ -237,10 +247,102 @@ func configure(ctx context.Context, r *runner, root string, pl plan, g *guards) 
 			return err
 		}
 	}
+	if rest != nil {
+		more, err := rest()
+		if err != nil {
+			return err
+		}
+		pl.Rest = append(pl.Rest, more...)
+		slices.SortStableFunc(pl.Rest, func(a, b pkg) int { return strings.Compare(a.Name, b.Name) })
+	}
 	if err := preinsts(ctx, r, root, pl.Rest, dv); err != nil {
 		return err
 	}
 	return dpkg(ctx, r, "", "--configure", "-a")
+}
+
+// restSkip are the dpkg database files a rest tree must not write over:
+// the configured root's own record of its packages is kept and the rest's
+// entries are added to it.
+var restSkip = []string{
+	"/var/lib/dpkg/status", "/var/lib/dpkg/available", "/var/lib/dpkg/diversions",
+	"/var/lib/dpkg/statoverride", "/var/lib/dpkg/arch", "/var/lib/dpkg/triggers",
+}
+
+// droppedUsrLink reports a merged-/usr link (/lib32 -> usr/lib32) of the
+// rest's tree that the root no longer has, or the empty directory it
+// points to: unowned ones are made for unpacking, and usr-is-merged's
+// postinst, which has run, removed them again.
+func droppedUsrLink(root, p string, n *tree.Node) bool {
+	var link string
+	switch {
+	case n.Type == tree.TypeSymlink && strings.Count(p, "/") == 1 && n.Target == "usr"+p:
+		link = p
+	case n.Type == tree.TypeDir && strings.HasPrefix(p, "/usr/") && strings.Count(p, "/") == 2 && len(n.Names()) == 0:
+		link = strings.TrimPrefix(p, "/usr")
+		if _, err := os.Lstat(filepath.Join(root, p)); !errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
+	default:
+		return false
+	}
+	_, err := os.Lstat(filepath.Join(root, link))
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+// addRest waits for the rest of the packages, writes them over the root
+// (as "dpkg --unpack" would: files, database entries, trigger interests)
+// and returns them.
+func addRest(ctx context.Context, root string, g *guards, o Options) ([]pkg, error) {
+	start := time.Now()
+	rt, err := o.Rest(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer rt.Close()
+	waited := time.Since(start)
+	status, err := rt.ReadFile(statusPath)
+	if err != nil {
+		return nil, fmt.Errorf("reading the rest's dpkg status: %w", err)
+	}
+	pkgs, err := parseStatus(status)
+	if err != nil {
+		return nil, fmt.Errorf("reading the rest's dpkg status: %w", err)
+	}
+	mo := tree.MaterializeOptions{Owners: true, Devices: true, Merge: true, Skip: func(p string, n *tree.Node) bool {
+		return slices.Contains(restSkip, p) ||
+			n.Type != tree.TypeDir && strings.HasPrefix(p, "/var/cache/apt/archives/") && strings.HasSuffix(p, ".deb") ||
+			droppedUsrLink(root, p, n)
+	}}
+	if err := rt.Materialize(root, mo); err != nil {
+		return nil, err
+	}
+	sp := filepath.Join(root, statusPath)
+	old, err := os.ReadFile(sp)
+	if err != nil {
+		return nil, fmt.Errorf("adding to the dpkg status: %w", err)
+	}
+	if old = bytes.TrimRight(old, "\n"); len(old) > 0 {
+		old = append(old, "\n\n"...)
+	}
+	if err := os.WriteFile(sp, append(old, status...), 0o644); err != nil {
+		return nil, fmt.Errorf("adding to the dpkg status: %w", err)
+	}
+	var trig []string
+	for _, p := range pkgs {
+		t := filepath.Join(root, "var/lib/dpkg/info", p.infoName()+".triggers")
+		if _, err := os.Lstat(t); err == nil {
+			trig = append(trig, t)
+		}
+	}
+	if err := addTriggerInterests(root, trig); err != nil {
+		return nil, err
+	}
+	if err := g.placeHostKeys(root); err != nil {
+		return nil, err
+	}
+	o.Log.Info("rest of the packages added", "packages", len(pkgs), "waited", waited.Round(time.Millisecond), "took", time.Since(start).Round(time.Millisecond))
+	return pkgs, nil
 }
 
 // reinstall installs every package again from its cached .deb, the way

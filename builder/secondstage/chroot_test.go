@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,6 +30,8 @@ type unpacked struct {
 	epoch    int64
 	required []string
 	packages int
+	// split unpacks the required packages and the rest into two trees.
+	split func(t testing.TB) (req, rest *tree.Tree)
 }
 
 // firstStage resolves, fetches (cached under os.TempDir()) and unpacks a
@@ -54,19 +57,33 @@ func firstStage(t testing.TB, variant string, include ...string) unpacked {
 		t.Fatal(err)
 	}
 	epoch := plan.Archive.Date().Unix()
-	tr, err := tree.New(tree.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tr.Close() })
-	if _, err := unpack.Unpack(ctx, tr, debs, unpack.Options{Arch: "amd64", MergedUsr: true, ArchiveCopies: true, Epoch: epoch}); err != nil {
-		t.Fatal(err)
+	unpackTree := func(t testing.TB, debs []string) *tree.Tree {
+		tr, err := tree.New(tree.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tr.Close() })
+		if _, err := unpack.Unpack(ctx, tr, debs, unpack.Options{Arch: "amd64", MergedUsr: true, ArchiveCopies: true, Epoch: epoch}); err != nil {
+			t.Fatal(err)
+		}
+		return tr
 	}
 	var req []string
 	for _, p := range plan.Set.List(resolve.Required) {
 		req = append(req, p.Name)
 	}
-	return unpacked{tree: tr, epoch: epoch, required: req, packages: len(debs)}
+	split := func(t testing.TB) (*tree.Tree, *tree.Tree) {
+		var a, b []string
+		for i, p := range plan.Set.Packages {
+			if p.List == resolve.Required {
+				a = append(a, debs[i])
+			} else {
+				b = append(b, debs[i])
+			}
+		}
+		return unpackTree(t, a), unpackTree(t, b)
+	}
+	return unpacked{tree: unpackTree(t, debs), epoch: epoch, required: req, packages: len(debs), split: split}
 }
 
 func testLog(t testing.TB) *slog.Logger {
@@ -276,5 +293,78 @@ func TestGuestIsChroot(t *testing.T) {
 	r := &runner{root: dir, env: guestEnv(u.epoch), log: testLog(t)}
 	if err := r.run(context.Background(), "", nil, "ischroot"); err != nil {
 		t.Errorf("ischroot in the guest: %v", err)
+	}
+}
+
+// TestChrootRest configures the required packages first and adds the rest
+// once they are configured (what xenimg build does, unpacking the rest
+// meanwhile): the result is the one-tree result, but for the times of
+// directories both added to, and dpkg says every package is installed.
+func TestChrootRest(t *testing.T) {
+	testenv.Root(t)
+	testenv.Tool(t, "mount")
+	testenv.Tool(t, "chroot")
+	u := firstStage(t, "minbase", "openssh-server", "ifupdown")
+	req, rest := u.split(t)
+	opts := Options{
+		Mode: Chroot, Arch: "amd64", Codename: "bookworm", Epoch: u.epoch,
+		Required: u.required, WorkDir: t.TempDir(), Log: testLog(t), Tmpfs: true,
+	}
+	whole, _, err := Run(context.Background(), u.tree, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer whole.Close()
+	restCalls := 0
+	opts.WorkDir = t.TempDir()
+	opts.Rest = func(ctx context.Context) (*tree.Tree, error) {
+		restCalls++
+		return rest, nil
+	}
+	split, _, err := Run(context.Background(), req, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer split.Close()
+	if restCalls != 1 {
+		t.Errorf("Rest called %d times, want 1", restCalls)
+	}
+	noDirTimes := func(fp []string) []string {
+		out := make([]string, 0, len(fp))
+		for _, l := range fp {
+			if f := strings.Fields(l); len(f) > 4 && f[1] == "dir" {
+				f[4] = "-"
+				l = strings.Join(f, " ")
+			}
+			out = append(out, l)
+		}
+		return out
+	}
+	a, b := noDirTimes(fingerprint(t, whole)), noDirTimes(fingerprint(t, split))
+	n := 0
+	for _, l := range a {
+		if !slices.Contains(b, l) && n < 20 {
+			t.Errorf("only configured as one tree: %s", l)
+			n++
+		}
+	}
+	for _, l := range b {
+		if !slices.Contains(a, l) && n < 40 {
+			t.Errorf("only configured in two steps: %s", l)
+			n++
+		}
+	}
+	checkConfigured(t, split, u.epoch, u.packages)
+
+	// An error of the rest is returned as it is, and nothing is left.
+	bad := errors.New("a bad .deb in the rest")
+	opts.WorkDir = t.TempDir()
+	opts.Rest = func(context.Context) (*tree.Tree, error) { return nil, bad }
+	req2, _ := u.split(t)
+	if _, _, err := Run(context.Background(), req2, opts); !errors.Is(err, bad) {
+		t.Errorf("Run with a failing rest: %v, want %v", err, bad)
+	}
+	if ents, _ := os.ReadDir(opts.WorkDir); len(ents) > 0 {
+		t.Errorf("work directory not removed: %v", ents)
 	}
 }

@@ -73,6 +73,12 @@ type Options struct {
 	// instead of copying them back; closing the tree unmounts the tmpfs,
 	// and the caller removes WorkDir once it is done with the tree.
 	Reference bool
+	// Rest, if set (Chroot mode only), returns the packages t lacks,
+	// unpacked in a tree of their own while t's are being configured: t
+	// then holds the Required ones, and the rest joins them once those are
+	// configured, which is debootstrap's order. Run closes the tree Rest
+	// returns; an error from Rest is returned as it is.
+	Rest func(context.Context) (*tree.Tree, error)
 	// Log receives progress and, at debug level, every line the guest's
 	// commands print; nil discards it.
 	Log *slog.Logger
@@ -93,21 +99,25 @@ func Run(ctx context.Context, t *tree.Tree, o Options) (*tree.Tree, Mode, error)
 	if o.WorkDir == "" {
 		o.WorkDir = os.TempDir()
 	}
+	if o.Rest != nil && mode != Chroot {
+		return nil, "", fmt.Errorf("a separately unpacked rest needs mode %s, not %s: use Choose first", Chroot, mode)
+	}
 	switch mode {
 	case None:
 		o.Log.Info("second stage skipped (configure = none): packages stay unpacked")
 		return t, None, nil
 	case Auto:
-		if why := cannotChroot(o.Arch); why != "" {
+		mode, why, _ := Choose(mode, o.Arch)
+		if mode == Firstboot {
 			o.Log.Info("second stage at first boot", "why", why)
-			mode = Firstboot
 		} else {
-			o.Log.Info("second stage in a chroot", "why", "root, and "+o.Arch+" runs here")
-			mode = Chroot
+			o.Log.Info("second stage in a chroot", "why", why)
 		}
+		o.Mode = mode
+		return Run(ctx, t, o)
 	case Chroot:
-		if why := cannotChroot(o.Arch); why != "" {
-			return nil, "", fmt.Errorf("%w: %s (use configure = \"firstboot\")", ErrCannotChroot, why)
+		if _, _, err := Choose(mode, o.Arch); err != nil {
+			return nil, "", err
 		}
 	}
 	if mode == Firstboot {
@@ -121,6 +131,25 @@ func Run(ctx context.Context, t *tree.Tree, o Options) (*tree.Tree, Mode, error)
 		return nil, "", err
 	}
 	return nt, Chroot, nil
+}
+
+// Choose says which mode Run takes here for mode and the guest arch, and
+// why: Auto becomes Chroot where a chroot can run (root, and the arch runs
+// natively or through binfmt) and Firstboot elsewhere; Chroot where it
+// cannot run is an error wrapping ErrCannotChroot.
+func Choose(mode Mode, arch string) (Mode, string, error) {
+	switch mode {
+	case Auto:
+		if why := cannotChroot(arch); why != "" {
+			return Firstboot, why, nil
+		}
+		return Chroot, "root, and " + arch + " runs here", nil
+	case Chroot:
+		if why := cannotChroot(arch); why != "" {
+			return "", why, fmt.Errorf("%w: %s (use configure = \"firstboot\")", ErrCannotChroot, why)
+		}
+	}
+	return mode, "", nil
 }
 
 // cannotChroot says why Chroot mode cannot run here, or "" if it can.

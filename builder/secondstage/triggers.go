@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,6 +47,39 @@ func writeTriggerInterests(root string) error {
 	}
 	if _, err := os.Lstat(filepath.Join(tdir, "Unincorp")); errors.Is(err, fs.ErrNotExist) {
 		if err := os.WriteFile(filepath.Join(tdir, "Unincorp"), nil, 0o644); err != nil {
+			return fmt.Errorf("writing trigger interests: %w", err)
+		}
+	}
+	return nil
+}
+
+// addTriggerInterests adds the interests of the given triggers control
+// files to the root's trigger database, as unpacking their packages would.
+func addTriggerInterests(root string, files []string) error {
+	interests, err := parseInterests(files)
+	if err != nil {
+		return err
+	}
+	tdir := filepath.Join(root, "var/lib/dpkg/triggers")
+	if err := os.MkdirAll(tdir, 0o755); err != nil {
+		return fmt.Errorf("writing trigger interests: %w", err)
+	}
+	names := slices.Sorted(maps.Keys(interests))
+	for _, name := range names {
+		p := filepath.Join(tdir, name)
+		lines := interests[name]
+		old, err := os.ReadFile(p)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("writing trigger interests: %w", err)
+		}
+		for l := range strings.Lines(string(old)) {
+			if l = strings.TrimSpace(l); l != "" {
+				lines = append(lines, l)
+			}
+		}
+		slices.Sort(lines)
+		lines = slices.Compact(lines)
+		if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 			return fmt.Errorf("writing trigger interests: %w", err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -51,6 +52,11 @@ func (t *Tree) Materialize(dir string, opts MaterializeOptions) error {
 		n    *Node
 	}
 	var dirs []pending
+	type keptDir struct {
+		host  string
+		mtime time.Time
+	}
+	var kept []keptDir
 	first := map[*Node]string{}
 	buf := make([]byte, 1<<20)
 	err = t.Walk(func(p string, n *Node) error {
@@ -73,7 +79,10 @@ func (t *Tree) Materialize(dir string, opts MaterializeOptions) error {
 					if !st.IsDir() {
 						return fmt.Errorf("%s: a directory over a %v", p, st.Mode().Type())
 					}
-					return nil // exists: keeps its metadata
+					// It exists: it keeps its metadata, its time too
+					// once its new entries are in.
+					kept = append(kept, keptDir{host, st.ModTime()})
+					return nil
 				}
 			}
 			if err := os.Mkdir(host, 0o700); err != nil {
@@ -132,6 +141,11 @@ func (t *Tree) Materialize(dir string, opts MaterializeOptions) error {
 	// survive the creation of their entries.
 	for _, d := range slices.Backward(dirs) {
 		if err := setHostMeta(d.host, d.n, opts); err != nil {
+			return fmt.Errorf("materializing tree into %s: %w", dir, err)
+		}
+	}
+	for _, d := range slices.Backward(kept) {
+		if err := os.Chtimes(d.host, d.mtime, d.mtime); err != nil {
 			return fmt.Errorf("materializing tree into %s: %w", dir, err)
 		}
 	}

@@ -58,7 +58,7 @@ func init() {
 				}
 				res, err := builder.Build(ctx, r, builder.Options{
 					OutDir: out, Fetcher: f, First: first, Epoch: epoch, WorkDir: work,
-					Configure: configure, SecondStage: withSecondStage(e.log), Log: e.log,
+					Configure: configure, SecondStage: secondStage{e.log}, Log: e.log,
 				})
 				if err != nil {
 					return err
