@@ -64,11 +64,7 @@ func Resolve(ctx context.Context, f *fetch.Fetcher, o Options) (*Plan, error) {
 		log.Warn(w)
 	}
 	log.Info("archive verified", "mirror", o.Mirror, "suite", o.Codename, "date", a.Date().Format(time.RFC1123Z))
-	indexes, err := scanIndexes(ctx, a, o)
-	if err != nil {
-		return nil, err
-	}
-	u, err := resolve.NewIndexUniverse(o.Arch, indexes...)
+	u, err := loadUniverse(ctx, a, o)
 	if err != nil {
 		return nil, err
 	}
@@ -88,26 +84,31 @@ func Resolve(ctx context.Context, f *fetch.Fetcher, o Options) (*Plan, error) {
 	return &Plan{Suite: suite, Archive: a, Set: set, opts: o}, nil
 }
 
-// scanIndexes loads the Packages indexes of every component and scans
-// each while it is being decompressed: decompression keeps one core busy,
-// checksumming and scanning the other.
-func scanIndexes(ctx context.Context, a *archive.Archive, o Options) ([]*control.Index, error) {
+// loadUniverse loads the Packages indexes of every component and builds
+// the universe while they are decompressed: decompression keeps one core
+// busy, checksumming, scanning and indexing the other.
+func loadUniverse(ctx context.Context, a *archive.Archive, o Options) (*resolve.Universe, error) {
 	var streams []*archive.Stream
 	defer func() {
 		for _, s := range streams {
 			s.Close() // stops the ones not read to the end after an error
 		}
 	}()
+	hint := 0
 	for _, comp := range o.Components {
 		ss, err := a.PackagesStreams(ctx, comp, o.Arch)
 		if err != nil {
 			return nil, fmt.Errorf("loading %s/binary-%s/Packages: %w", comp, o.Arch, err)
 		}
 		streams = append(streams, ss...)
+		for _, s := range ss {
+			hint += s.SizeHint / 700 // bytes per paragraph in bookworm: 790
+		}
 	}
-	indexes := make([]*control.Index, len(streams))
-	for i, s := range streams {
+	b := resolve.NewBuilder(o.Arch, hint)
+	for _, s := range streams {
 		sc := control.NewIndexScanner(a.URL("dists/"+o.Codename+"/"+s.Index), s.SizeHint)
+		added := 0
 		for {
 			data, final, err := s.Next()
 			if err != nil {
@@ -116,17 +117,20 @@ func scanIndexes(ctx context.Context, a *archive.Archive, o Options) ([]*control
 			if err := sc.Scan(data, final); err != nil {
 				return nil, err
 			}
+			ix := sc.Partial()
+			if err := b.Add(ix, added); err != nil {
+				return nil, err
+			}
+			added = ix.Len()
 			if final {
 				break
 			}
 		}
-		ix, err := sc.Index()
-		if err != nil {
+		if _, err := sc.Index(); err != nil {
 			return nil, err
 		}
-		indexes[i] = ix
 	}
-	return indexes, nil
+	return b.Universe(), nil
 }
 
 // detach copies what the plan keeps of each selected package out of the

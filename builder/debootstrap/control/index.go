@@ -209,6 +209,23 @@ func (s *IndexScanner) Scan(data []byte, final bool) error {
 	return nil
 }
 
+// Partial returns an index of the paragraphs scanned so far, for work
+// that can start before the end (its paragraphs are those of the final
+// index, which only adds more).
+func (s *IndexScanner) Partial() *Index {
+	return &Index{File: s.name, data: unsafeString(s.data), extra: unsafeString(s.xtra), ents: s.ents[:len(s.ents):len(s.ents)]}
+}
+
+// unsafeString makes a string of b without copying. The scanner's buffers
+// are only ever appended to, so the bytes such a string covers never
+// change.
+func unsafeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
 // Index returns the index after the final Scan.
 func (s *IndexScanner) Index() (*Index, error) {
 	if s.err != nil {
@@ -217,11 +234,7 @@ func (s *IndexScanner) Index() (*Index, error) {
 	if !s.done {
 		return nil, errors.New("control: IndexScanner.Index called before the final Scan")
 	}
-	var data string
-	if len(s.data) > 0 {
-		data = unsafe.String(&s.data[0], len(s.data))
-	}
-	return &Index{File: s.name, data: data, extra: string(s.xtra), ents: s.ents}, nil
+	return &Index{File: s.name, data: unsafeString(s.data), extra: string(s.xtra), ents: s.ents}, nil
 }
 
 // scanLine handles data[start:end], the line's end of line ending at next.

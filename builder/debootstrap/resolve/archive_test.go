@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -20,19 +21,19 @@ import (
 
 // fetchIndex opens the suite with package archive (Release signature and
 // index checksums verified) and parses its main Packages index.
-func fetchIndex(ctx context.Context, cacheDir, mirror, codename, arch string) ([]control.Package, error) {
+func fetchIndex(ctx context.Context, cacheDir, mirror, codename, arch string) ([]control.Package, *control.Index, error) {
 	f, err := fetch.New(fetch.Options{CacheDir: cacheDir})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	a, err := archive.Open(ctx, f, archive.Options{Mirror: mirror, Codename: codename,
 		Components: []string{"main"}, Arch: arch, Now: time.Now()})
 	if err != nil {
-		return nil, fmt.Errorf("opening %s %s: %w", mirror, codename, err)
+		return nil, nil, fmt.Errorf("opening %s %s: %w", mirror, codename, err)
 	}
 	data, err := a.Packages(ctx, "main", arch)
 	if err != nil {
-		return nil, fmt.Errorf("loading %s main %s: %w", codename, arch, err)
+		return nil, nil, fmt.Errorf("loading %s main %s: %w", codename, arch, err)
 	}
 	name := codename + "/main/binary-" + arch + "/Packages"
 	// The parser keeps every field, in order: writing the paragraphs back
@@ -40,16 +41,21 @@ func fetchIndex(ctx context.Context, cacheDir, mirror, codename, arch string) ([
 	// whitespace of values, extra blank lines at the end).
 	paras, err := control.ParseBytes(name, data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var b bytes.Buffer
 	if err := control.Write(&b, paras); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if normalise(b.Bytes()) != normalise(data) {
-		return nil, fmt.Errorf("%s: parse and write changed the index (%d bytes, then %d)", name, len(data), b.Len())
+		return nil, nil, fmt.Errorf("%s: parse and write changed the index (%d bytes, then %d)", name, len(data), b.Len())
 	}
-	return control.ParsePackagesBytes(name, data)
+	pkgs, err := control.ParsePackagesBytes(name, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	ix, err := control.ScanPackages(name, data)
+	return pkgs, ix, err
 }
 
 func normalise(b []byte) string {
@@ -117,6 +123,7 @@ func TestAgainstDebootstrap(t *testing.T) {
 	type suite struct{ codename, arch string }
 	suites := []suite{{"bookworm", "amd64"}, {"trixie", "i386"}}
 	indexes := make([][]control.Package, len(suites))
+	scanned := make([]*control.Index, len(suites))
 
 	type dbCase struct {
 		suite   int
@@ -133,7 +140,7 @@ func TestAgainstDebootstrap(t *testing.T) {
 		cache := t.TempDir()
 		g.Go(func() error {
 			var err error
-			indexes[i], err = fetchIndex(gctx, cache, mirror, s.codename, s.arch)
+			indexes[i], scanned[i], err = fetchIndex(gctx, cache, mirror, s.codename, s.arch)
 			return err
 		})
 	}
@@ -158,12 +165,18 @@ func TestAgainstDebootstrap(t *testing.T) {
 	}
 
 	universes := make([]*Universe, len(suites))
+	lazy := make([]*Universe, len(suites)) // what xenimg build uses
 	for i, s := range suites {
 		universes[i] = NewUniverse(s.arch, indexes[i])
+		var err error
+		if lazy[i], err = NewIndexUniverse(s.arch, scanned[i]); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for i, c := range dbCases {
 		s := suites[c.suite]
 		set, err := Resolve(universes[c.suite], Options{Codename: s.codename, Variant: Variant(c.variant)})
+		sameResolve(t, lazy[c.suite], Options{Codename: s.codename, Variant: Variant(c.variant)}, set, err)
 		if err != nil {
 			t.Errorf("%s %s %s: %v", s.codename, s.arch, c.variant, err)
 			continue
@@ -191,6 +204,7 @@ func TestAgainstDebootstrap(t *testing.T) {
 	mm = sortedFields(strings.Join(mm, " "))
 	u := universes[0]
 	set, err := Resolve(u, Options{Codename: "bookworm", Variant: Important, Include: include})
+	sameResolve(t, lazy[0], Options{Codename: "bookworm", Variant: Important, Include: include}, set, err)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,4 +249,32 @@ func TestAgainstDebootstrap(t *testing.T) {
 		t.Errorf("mmdebstrap output not understood: %d names, usrmerge seen %v", len(mm), sawUsrmerge)
 	}
 	t.Logf("bookworm important + %v: %d packages; mmdebstrap %d (usrmerge difference: -%v +%v)", include, len(set.Packages), len(mm), missing, extra)
+}
+
+// sameResolve checks that resolving opt from u (a universe over a scanned
+// index) gives what resolving from the parsed index gave: want, wantErr.
+func sameResolve(t *testing.T, u *Universe, opt Options, want *Set, wantErr error) {
+	t.Helper()
+	got, err := Resolve(u, opt)
+	if (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
+		t.Errorf("%+v: scanned index: error %v, parsed: %v", opt, err, wantErr)
+		return
+	}
+	if err != nil {
+		return
+	}
+	if len(got.Packages) != len(want.Packages) || !reflect.DeepEqual(got.Conflicts, want.Conflicts) {
+		t.Errorf("%+v: scanned index: %d packages, %v conflicts; parsed: %d, %v", opt, len(got.Packages), got.Conflicts, len(want.Packages), want.Conflicts)
+		return
+	}
+	for i := range got.Packages {
+		g, w := got.Packages[i], want.Packages[i]
+		if !reflect.DeepEqual(*g.Package, *w.Package) {
+			t.Errorf("%+v: %s: scanned index parses to %+v, want %+v", opt, g.Name, *g.Package, *w.Package)
+		}
+		g.Package, w.Package = nil, nil
+		if !reflect.DeepEqual(g, w) {
+			t.Errorf("%+v: scanned index selects %+v, parsed %+v", opt, g, w)
+		}
+	}
 }

@@ -279,7 +279,7 @@ func (r *resolver) close(seeds []string, list List) error {
 		id := r.u.candidate(s)
 		if id < 0 {
 			reason := "not in the archive"
-			if len(r.u.providers[s]) > 0 {
+			if r.u.hasProviders(s) {
 				reason = "a virtual package, name a provider instead"
 			}
 			return &DepError{Relation: s, Reasons: []string{s + ": " + reason}}
@@ -401,7 +401,7 @@ func (r *resolver) satisfied(rel control.Relation) bool {
 				return true
 			}
 		}
-		for _, pv := range r.u.providers[p.Name] {
+		for pv := range r.u.providersOf(p.Name) {
 			if n, ok := r.sel[r.u.ents[pv.id].name]; ok && n.id == pv.id {
 				if ok, _ := r.provides(p, pv); ok {
 					return true
@@ -435,7 +435,7 @@ func (r *resolver) choose(rel control.Relation) (int32, []string) {
 		}
 		reasons = append(reasons, why...)
 		best := int32(-1)
-		for _, pv := range r.u.providers[p.Name] {
+		for pv := range r.u.providersOf(p.Name) {
 			e := &r.u.ents[pv.id]
 			if r.excl[e.name] {
 				continue
@@ -460,7 +460,7 @@ func (r *resolver) choose(rel control.Relation) (int32, []string) {
 		if best >= 0 {
 			return best, nil
 		}
-		if r.u.candidate(p.Name) < 0 && len(r.u.providers[p.Name]) == 0 {
+		if r.u.candidate(p.Name) < 0 && !r.u.hasProviders(p.Name) {
 			reasons = append(reasons, p.Name+": not in the archive")
 		}
 	}
@@ -483,7 +483,7 @@ func (r *resolver) conflicts(set *Set) []Conflict {
 							out = append(out, Conflict{s.Name, n.pkg.Name, f.name, p.String()})
 						}
 					}
-					for _, pv := range r.u.providers[p.Name] {
+					for pv := range r.u.providersOf(p.Name) {
 						pname := r.u.ents[pv.id].name
 						if n, ok := r.sel[pname]; ok && n.id == pv.id && pv.id != self {
 							if ok, _ := r.provides(p, pv); ok {

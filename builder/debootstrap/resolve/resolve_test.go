@@ -9,15 +9,39 @@ import (
 	"github.com/xenimg/xenimg/builder/debootstrap/control"
 )
 
-// universe builds a universe from a compact Packages text: paragraphs with
-// Package and Version defaulted.
+// universe builds a universe from a Packages text as xenimg build does:
+// from a scanned index, packages parsed when looked at. It also checks
+// that the universe of the parsed packages has the same names, seeds and
+// providers.
 func universe(t *testing.T, arch, text string) *Universe {
 	t.Helper()
 	pkgs, err := control.ParsePackagesBytes("test", []byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewUniverse(arch, pkgs)
+	parsed := NewUniverse(arch, pkgs)
+	ix, err := control.ScanPackages("test", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := NewIndexUniverse(arch, ix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Len() != parsed.Len() || !reflect.DeepEqual(u.WithPriority("required"), parsed.WithPriority("required")) {
+		t.Fatalf("scanned universe: %d packages, parsed %d", u.Len(), parsed.Len())
+	}
+	for _, p := range pkgs {
+		if !reflect.DeepEqual(u.Versions(p.Name), parsed.Versions(p.Name)) {
+			t.Fatalf("%s: scanned versions %v, parsed %v", p.Name, u.Versions(p.Name), parsed.Versions(p.Name))
+		}
+		for _, rel := range p.Provides {
+			if n := rel[0].Name; !reflect.DeepEqual(u.Providers(n), parsed.Providers(n)) {
+				t.Fatalf("%s: scanned providers %v, parsed %v", n, u.Providers(n), parsed.Providers(n))
+			}
+		}
+	}
+	return u
 }
 
 // base is a minimal required set every case starts from.

@@ -2,6 +2,8 @@ package resolve
 
 import (
 	"fmt"
+	"iter"
+	"strings"
 	"sync"
 
 	"github.com/xenimg/xenimg/builder/debootstrap/control"
@@ -19,7 +21,8 @@ type Universe struct {
 	Arch      string
 	ents      []uent           // input order, filtered by architecture
 	byName    map[string]int32 // the candidate (highest version) of a name
-	providers map[string][]provider
+	providers map[string]provList
+	provs     []provider
 
 	mu sync.Mutex // guards ents[].pkg
 }
@@ -33,8 +36,12 @@ type uent struct {
 	pkg        *control.Package
 }
 
+// provList is a name's providers in provs, in input order.
+type provList struct{ head, tail int32 }
+
 type provider struct {
 	id      int32
+	next    int32      // next provider of the same name in provs, -1 if none
 	op      control.Op // OpNone or OpEQ (versioned provides)
 	version version.Version
 }
@@ -64,34 +71,65 @@ func NewIndexUniverse(arch string, indexes ...*control.Index) (*Universe, error)
 	for _, ix := range indexes {
 		n += ix.Len()
 	}
-	u := newUniverse(arch, n)
+	b := NewBuilder(arch, n)
 	for _, ix := range indexes {
-		for i := range ix.Len() {
-			if a := ix.Architecture(i); a != arch && a != "all" {
-				continue
-			}
-			id := u.add(uent{name: ix.Name(i), prio: ix.Priority(i), ix: ix, i: int32(i)})
-			if pv := ix.Provides(i); pv != "" {
-				rels, err := control.ParseRelations(pv)
-				if err != nil {
-					return nil, &control.ParseError{File: ix.File, Line: ix.Line(i), Field: "Provides", Err: err}
-				}
-				u.addProvides(id, rels)
-			}
-			if err := u.insert(id); err != nil {
-				return nil, err
-			}
+		if err := b.Add(ix, 0); err != nil {
+			return nil, err
 		}
 	}
-	return u, nil
+	return b.Universe(), nil
 }
+
+// Builder makes a universe from indexes whose paragraphs arrive in parts
+// (see control.IndexScanner.Partial), so that it is ready soon after the
+// last part.
+type Builder struct {
+	u   *Universe
+	err error
+}
+
+// NewBuilder starts a universe for arch; sizeHint, the expected number of
+// packages, only presizes its tables.
+func NewBuilder(arch string, sizeHint int) *Builder {
+	return &Builder{u: newUniverse(arch, sizeHint)}
+}
+
+// Add adds paragraphs from, from+1, ... of ix. Paragraphs are added in the
+// order of the calls: those of one index in its order, then those of the
+// next index.
+func (b *Builder) Add(ix *control.Index, from int) error {
+	if b.err != nil {
+		return b.err
+	}
+	u := b.u
+	for i := from; i < ix.Len(); i++ {
+		if a := ix.Architecture(i); a != u.Arch && a != "all" {
+			continue
+		}
+		id := u.add(uent{name: ix.Name(i), prio: ix.Priority(i), ix: ix, i: int32(i)})
+		if pv := ix.Provides(i); pv != "" {
+			if err := u.addProvidesField(id, pv); err != nil {
+				b.err = &control.ParseError{File: ix.File, Line: ix.Line(i), Field: "Provides", Err: err}
+				return b.err
+			}
+		}
+		if err := u.insert(id); err != nil {
+			b.err = err
+			return err
+		}
+	}
+	return nil
+}
+
+// Universe returns the universe of everything added.
+func (b *Builder) Universe() *Universe { return b.u }
 
 func newUniverse(arch string, n int) *Universe {
 	return &Universe{
 		Arch:      arch,
 		ents:      make([]uent, 0, n),
 		byName:    make(map[string]int32, n),
-		providers: make(map[string][]provider),
+		providers: make(map[string]provList),
 	}
 }
 
@@ -104,9 +142,82 @@ func (u *Universe) add(e uent) int32 {
 func (u *Universe) addProvides(id int32, rels control.Relations) {
 	for _, rel := range rels {
 		for _, pv := range rel {
-			u.providers[pv.Name] = append(u.providers[pv.Name], provider{id: id, op: pv.Op, version: pv.Version})
+			u.addProvider(pv.Name, provider{id: id, op: pv.Op, version: pv.Version})
 		}
 	}
+}
+
+// addProvidesField adds the entries of a Provides field. It parses what
+// ParseRelations parses, without allocating for the common entries that
+// are a bare name.
+func (u *Universe) addProvidesField(id int32, v string) error {
+	for len(v) > 0 {
+		var item string
+		if i := strings.IndexByte(v, ','); i >= 0 {
+			item, v = v[:i], v[i+1:]
+		} else {
+			item, v = v, ""
+		}
+		if name := strings.Trim(item, " \t\n\r"); bareName(name) {
+			u.addProvider(name, provider{id: id})
+			continue
+		} else if name == "" {
+			continue
+		}
+		rels, err := control.ParseRelations(item)
+		if err != nil {
+			return err
+		}
+		u.addProvides(id, rels)
+	}
+	return nil
+}
+
+func bareName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c >= 'A' && c <= 'Z',
+			c == '+', c == '-', c == '.', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (u *Universe) addProvider(name string, pv provider) {
+	n := int32(len(u.provs))
+	pv.next = -1
+	u.provs = append(u.provs, pv)
+	if l, ok := u.providers[name]; ok {
+		u.provs[l.tail].next = n
+		u.providers[name] = provList{l.head, n}
+	} else {
+		u.providers[name] = provList{n, n}
+	}
+}
+
+// providersOf yields the providers of name, in input order.
+func (u *Universe) providersOf(name string) iter.Seq[provider] {
+	return func(yield func(provider) bool) {
+		l, ok := u.providers[name]
+		if !ok {
+			return
+		}
+		for p := l.head; p >= 0; p = u.provs[p].next {
+			if !yield(u.provs[p]) {
+				return
+			}
+		}
+	}
+}
+
+func (u *Universe) hasProviders(name string) bool {
+	_, ok := u.providers[name]
+	return ok
 }
 
 // insert links id into its name's list, highest version first, after the
@@ -193,7 +304,7 @@ func (u *Universe) Versions(name string) []*control.Package {
 // Providers returns the packages that provide name, in input order.
 func (u *Universe) Providers(name string) []*control.Package {
 	var out []*control.Package
-	for _, pv := range u.providers[name] {
+	for pv := range u.providersOf(name) {
 		if p, err := u.pkg(pv.id); err == nil {
 			out = append(out, p)
 		}
