@@ -245,6 +245,10 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 		}
 	}
 	var restTree func(context.Context) (*tree.Tree, error)
+	// The second stage stops early when the rest cannot be unpacked.
+	stageCtx, stopStage := context.WithCancel(ctx)
+	defer stopStage()
+	restFailed := func() error { return nil }
 	if len(rest) > 0 {
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
@@ -257,7 +261,18 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 		go func() {
 			defer close(done)
 			rt, rerr = unpackRest(rctx, rest, uo, work, r, files, epoch.Unix(), log)
+			if rerr != nil {
+				stopStage()
+			}
 		}()
+		restFailed = func() error {
+			select {
+			case <-done:
+				return rerr
+			default:
+				return nil
+			}
+		}
 		defer func() {
 			cancel()
 			<-done
@@ -296,12 +311,15 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 				required = append(required, p.Name)
 			}
 		}
-		nt, err := o.SecondStage.Run(ctx, t, SecondStageInput{
+		nt, err := o.SecondStage.Run(stageCtx, t, SecondStageInput{
 			Mode: mode, Arch: r.Suite.Arch, Codename: r.Suite.Codename, Epoch: epoch.Unix(),
 			Required: required, WorkDir: work, Rest: restTree,
 		})
 		if re := (restError{}); errors.As(err, &re) {
 			return nil, re.err // a bad .deb, not a failing guest
+		}
+		if rerr := restFailed(); err != nil && rerr != nil {
+			return nil, rerr
 		}
 		if err != nil {
 			return nil, fmt.Errorf("second stage (%s): %w", mode, err)
