@@ -194,6 +194,10 @@ func isNameChar(c byte) bool {
 	return false
 }
 
+// ParsePossibility parses one possibility, "name:arch (op version)
+// [archs] <profiles>", as ParseRelations parses each alternative.
+func ParsePossibility(s string) (Possibility, error) { return parsePossibility(s) }
+
 func parsePossibility(s string) (Possibility, error) {
 	var p Possibility
 	bad := func(why string) (Possibility, error) {

@@ -163,6 +163,13 @@ func (u *Universe) addProvidesField(id int32, v string) error {
 			continue
 		} else if name == "" {
 			continue
+		} else if !strings.Contains(item, "|") {
+			p, err := control.ParsePossibility(item)
+			if err != nil {
+				return err
+			}
+			u.addProvider(p.Name, provider{id: id, op: p.Op, version: p.Version})
+			continue
 		}
 		rels, err := control.ParseRelations(item)
 		if err != nil {
