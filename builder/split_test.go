@@ -19,6 +19,7 @@ import (
 // configures nothing (builder/secondstage's tests run the real one).
 type recordingStage struct {
 	wait    bool // block until the build stops it, as a long dpkg run would
+	stopped bool // it was
 	gotT    []string
 	gotRest []string
 	restErr error
@@ -50,6 +51,7 @@ func (s *recordingStage) Run(ctx context.Context, t *tree.Tree, in SecondStageIn
 	if s.wait {
 		select {
 		case <-ctx.Done():
+			s.stopped = true
 			return nil, ctx.Err()
 		case <-time.After(time.Minute):
 			return nil, errors.New("the second stage was not stopped")
@@ -68,7 +70,7 @@ func (s *recordingStage) Run(ctx context.Context, t *tree.Tree, in SecondStageIn
 // required packages unpacked and the rest through Rest; a bad .deb among
 // the rest stops the second stage at once and is reported as itself.
 func TestBuildSplitsRequired(t *testing.T) {
-	mirror, dir := sargeMirror(t)
+	mirror, _ := sargeMirror(t)
 	key := testarchive.PublicKeyring(t, testarchive.KeySarge, false)
 	r := sargeRecipe(t, mirror, key, `configure  = "none"`, `configure  = "chroot"`)
 
@@ -85,24 +87,36 @@ func TestBuildSplitsRequired(t *testing.T) {
 		t.Errorf("rest holds %v: want the others only", s.gotRest)
 	}
 
-	a := &testarchive.Archive{Codename: "sarge", Style: testarchive.Sarge, Packages: testarchive.SargeUniverse()}
-	p, err := a.DebPath("pvm")
-	if err != nil {
+	// A signed archive whose pvm would write outside the root: only
+	// unpacking it finds out, after the required packages went on.
+	pkgs := testarchive.SargeUniverse()
+	for i := range pkgs {
+		if pkgs[i].Name == "pvm" {
+			pkgs[i].Files = []testarchive.File{{Path: "../escape", Body: []byte("x")}}
+			pkgs[i].RawPaths = true
+		}
+	}
+	bad := t.TempDir()
+	a := &testarchive.Archive{
+		Codename: "sarge", Suite: "stable", Version: "3.1r8", Style: testarchive.Sarge,
+		Key: testarchive.SargeKey(t), Packages: pkgs,
+	}
+	if err := a.Write(bad); err != nil {
 		t.Fatal(err)
 	}
-	if err := testarchive.CorruptFile(dir, p); err != nil {
-		t.Fatal(err)
-	}
+	r = sargeRecipe(t, "file://"+bad, key, `configure  = "none"`, `configure  = "chroot"`)
 	s = &recordingStage{wait: true}
 	out := filepath.Join(t.TempDir(), "out")
 	o = buildOpts(t, r, out, nil)
 	o.SecondStage = s
-	_, err = Build(context.Background(), r, o)
-	if err == nil || !strings.Contains(err.Error(), "pvm") || strings.Contains(err.Error(), "second stage") {
-		t.Errorf("a corrupt .deb in the rest: %v, want an error naming pvm, not the second stage", err)
+	_, err := Build(context.Background(), r, o)
+	if err == nil || !strings.Contains(err.Error(), "pvm") || !strings.Contains(err.Error(), "escape") || strings.Contains(err.Error(), "second stage") {
+		t.Errorf("a hostile .deb in the rest: %v, want an error naming pvm, not the second stage", err)
+	}
+	if !s.stopped {
+		t.Error("the second stage went on after the rest failed")
 	}
 	if _, serr := os.Stat(out); !errors.Is(serr, os.ErrNotExist) {
 		t.Errorf("failed build left %s behind (%v)", out, serr)
 	}
 }
-
