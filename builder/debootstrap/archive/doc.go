@@ -10,6 +10,11 @@
 // decompresses it and checks the decompressed size and sum too when the
 // Release file lists the plain Packages.
 //
+// PackagesStreams gives the same indexes as Streams: each is decompressed
+// in the background into one buffer (the decompressor on one core; copying
+// into the buffer and the checksum on another) and handed out as a growing
+// prefix, so that a caller can scan it while the rest is decompressed.
+//
 // Architecture: all packages: modern Debian lists them in every
 // binary-ARCH index and says so with "No-Support-for-Architecture-all:
 // Packages"; an archive that lists a binary-all index without that field

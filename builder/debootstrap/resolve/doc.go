@@ -40,6 +40,11 @@
 // other architecture qualifier has no candidate. Multi-Arch: same and
 // foreign change nothing for a single architecture.
 //
+// A universe is made from parsed packages (NewUniverse) or from scanned
+// indexes (NewIndexUniverse, Builder): then a package's paragraph is
+// parsed only when the resolver looks at it, a few hundred of 60,000 for
+// a bookworm bootstrap, and an error in it is reported only then.
+//
 // Conflicts and Breaks between selected packages do not stop resolution:
 // they are returned in Set.Conflicts, naming both packages, for the caller
 // to report or refuse. Recommends and Suggests are not followed.
