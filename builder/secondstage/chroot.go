@@ -118,6 +118,7 @@ func runChroot(ctx context.Context, t *tree.Tree, o Options) (_ *tree.Tree, err 
 	}
 	r := &runner{root: root, env: guestEnv(o.Epoch), log: o.Log}
 	cstart := time.Now()
+	added := 0 // packages of o.Rest
 	if o.Reinstall {
 		if o.Rest != nil {
 			return nil, errors.New("reinstalling needs every package in one tree")
@@ -126,7 +127,11 @@ func runChroot(ctx context.Context, t *tree.Tree, o Options) (_ *tree.Tree, err 
 	} else {
 		var rest func() ([]pkg, error)
 		if o.Rest != nil {
-			rest = func() ([]pkg, error) { return addRest(ctx, root, g, o) }
+			rest = func() ([]pkg, error) {
+				more, err := addRest(ctx, root, g, o)
+				added = len(more)
+				return more, err
+			}
 		}
 		err = configure(ctx, r, root, pl, g, rest)
 	}
@@ -139,7 +144,7 @@ func runChroot(ctx context.Context, t *tree.Tree, o Options) (_ *tree.Tree, err 
 	if err := g.undo(root); err != nil {
 		return nil, err
 	}
-	o.Log.Info("packages configured", "packages", len(pl.all()), "took", time.Since(cstart).Round(time.Millisecond))
+	o.Log.Info("packages configured", "packages", len(pl.all())+added, "took", time.Since(cstart).Round(time.Millisecond))
 	if err := cleanTemplate(root, o); err != nil {
 		return nil, err
 	}
