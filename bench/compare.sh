@@ -4,6 +4,8 @@
 # measured in the same run mean anything).
 #
 #   sudo bench/compare.sh [RECIPE]        # default recipes/bookworm-pvm.toml
+#   sudo RUNS=3 bench/compare.sh          # every step 3 times, interleaved;
+#                                         # the fastest run of each counts
 #
 # Peers: mmdebstrap (+ mke2fs -t ext3 -d for the image), debootstrap, and
 # for the image writer alone mke2fs -d on the same tree. Peak memory is
@@ -35,37 +37,44 @@ variant=$(sed -n 's/^variant *= *"\([^"]*\)".*/\1/p' "$recipe")
 include=$(sed -n 's/^include *= *\[\(.*\)\].*/\1/p' "$recipe" | tr -d '" ' )
 size=$(sed -n 's/^size *= *"\([^"]*\)".*/\1/p' "$recipe" | sed 's/iB//')
 
+runs=${RUNS:-1}
 declare -A secs rss
-measure() { # name command...
+measure() { # name command...: keeps the fastest time and the largest RSS
 	local name=$1; shift
-	local t0 t1
+	local t0 t1 s m
 	t0=$(date +%s.%N)
 	/usr/bin/time -f '%M' -o "$work/$name.rss" "$@" >"$work/$name.log" 2>&1 || {
 		echo "$name failed:" >&2; tail -20 "$work/$name.log" >&2; exit 1; }
 	t1=$(date +%s.%N)
-	secs[$name]=$(echo "$t1 - $t0" | bc)
-	rss[$name]=$(( $(tail -1 "$work/$name.rss") / 1024 ))
+	s=$(echo "$t1 - $t0" | bc)
+	m=$(( $(tail -1 "$work/$name.rss") / 1024 ))
+	if [ -z "${secs[$name]:-}" ] || [ "$(echo "$s < ${secs[$name]}" | bc)" = 1 ]; then secs[$name]=$s; fi
+	if [ -z "${rss[$name]:-}" ] || [ "$m" -gt "${rss[$name]}" ]; then rss[$name]=$m; fi
 }
 
 # Warm the page cache and xenimg's cache once (not measured).
 "$x" fetch --cache "$cache" "$work/recipe.toml" >/dev/null 2>&1
 
-measure xenimg_unpack_image "$x" build --offline --cache "$cache" --configure none -o "$work/out-none" "$work/recipe.toml"
-measure xenimg_configured "$x" build --offline --cache "$cache" --configure chroot -o "$work/out" "$work/recipe.toml"
-measure mmdebstrap mmdebstrap --quiet --hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount --variant="$variant" --include="$include" --arch="$arch" "$codename" "$work/mm" "$mirror"
-measure mke2fs_d mke2fs -q -F -t ext3 -d "$work/mm" "$work/mm.img" "$size"
 dbvariant=(--variant="$variant")
 [ "$variant" = important ] && dbvariant=()   # debootstrap's default variant has no name
-measure debootstrap debootstrap "${dbvariant[@]}" --include="$include" --arch="$arch" "$codename" "$work/db" "$mirror"
-# The first stage alone: unpacking, beside xenimg's unpack + image write.
-measure debootstrap_foreign debootstrap --foreign "${dbvariant[@]}" --include="$include" --arch="$arch" "$codename" "$work/dbf" "$mirror"
+for run in $(seq "$runs"); do
+	[ "$runs" -gt 1 ] && echo "run $run of $runs" >&2
+	rm -rf "$work/out-none" "$work/out" "$work/mm" "$work/mm.img" "$work/db" "$work/dbf"
+	measure xenimg_unpack_image "$x" build --offline --cache "$cache" --configure none -o "$work/out-none" "$work/recipe.toml"
+	measure xenimg_configured "$x" build --offline --cache "$cache" --configure chroot -o "$work/out" "$work/recipe.toml"
+	measure mmdebstrap mmdebstrap --quiet --hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount --variant="$variant" --include="$include" --arch="$arch" "$codename" "$work/mm" "$mirror"
+	measure mke2fs_d mke2fs -q -F -t ext3 -d "$work/mm" "$work/mm.img" "$size"
+	measure debootstrap debootstrap "${dbvariant[@]}" --include="$include" --arch="$arch" "$codename" "$work/db" "$mirror"
+	# The first stage alone: unpacking, beside xenimg's unpack + image write.
+	measure debootstrap_foreign debootstrap --foreign "${dbvariant[@]}" --include="$include" --arch="$arch" "$codename" "$work/dbf" "$mirror"
+done
 # dpkg-deb -x of the very .debs xenimg unpacks, one after another.
 debs=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print("\n".join(p["name"] for p in m["packages"]))' "$work/out/manifest.json" |
 	while read -r n; do ls "$work"/mirror/pool/*/*/*/"${n}"_*.deb; done | sort -u)
 measure dpkg_deb_x sh -c 'mkdir -p "$1"; shift; d=$1; shift; for f in "$@"; do dpkg-deb -x "$f" "$d"; done' sh "$work/dx" "$work/dx" $debs
 
 mm_total=$(echo "${secs[mmdebstrap]} + ${secs[mke2fs_d]}" | bc)
-printf '\n%-28s %9s %9s\n' "step" "seconds" "max MB"
+printf '\n%-28s %9s %9s   (fastest of %s runs)\n' "step" "seconds" "max MB" "$runs"
 for k in xenimg_unpack_image xenimg_configured mmdebstrap mke2fs_d debootstrap debootstrap_foreign dpkg_deb_x; do
 	printf '%-28s %9.2f %9d\n' "$k" "${secs[$k]}" "${rss[$k]}"
 done
