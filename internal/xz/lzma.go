@@ -176,24 +176,28 @@ func rcBit(p *uint16, rng, code uint32, in *inBuf, ip int) (uint32, uint32, int,
 // literal bits are what a branch predictor guesses worst.
 func rcLiteral(lit *[litStride]uint16, rng, code uint32, in *inBuf, ip int) (uint32, uint32, uint32, int) {
 	sym := uint32(1)
+	prob := uint32(lit[1])
 	for sym < 0x100 {
 		nrng, ncode, nip := rng<<8, code<<8|uint32(in[ip&inMask]), ip+1
 		if rng < rcTop {
 			rng, code, ip = nrng, ncode, nip
 		}
-		p := &lit[sym&0x3FF]
-		prob := uint32(*p)
 		bound := (rng >> probBits) * prob
+		// Load both children now, so the next bit does not wait for a
+		// load that depends on this one.
+		c0 := uint32(lit[(sym<<1)&0x3FF])
+		c1 := uint32(lit[(sym<<1|1)&0x3FF])
 		p0 := prob + (1<<probBits-prob)>>moveBits
 		p1 := prob - prob>>moveBits
-		r1, c1 := rng-bound, code-bound
+		r1, k1 := rng-bound, code-bound
 		b := uint32(0)
 		rng = bound
 		if code >= bound {
-			b, rng, code, p0 = 1, r1, c1, p1
+			b, rng, code, p0, c0 = 1, r1, k1, p1, c1
 		}
-		*p = uint16(p0)
+		lit[sym&0x3FF] = uint16(p0)
 		sym = sym<<1 | b
+		prob = c0
 	}
 	return sym & 0xFF, rng, code, ip
 }
