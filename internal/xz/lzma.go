@@ -235,29 +235,31 @@ func rcMatchedLiteral(lit *[litStride]uint16, match, rng, code uint32, in *inBuf
 // rcTree decodes a bits-bit symbol with the bit tree probs (1-based),
 // with conditional moves like rcLiteral.
 func rcTree(probs []uint16, bits uint, rng, code uint32, in *inBuf, ip int) (uint32, uint32, uint32, int) {
+	if len(probs) < 2 || len(probs)&(len(probs)-1) != 0 {
+		return 0, rng, code, ip
+	}
+	mask := uint32(len(probs) - 1) // children past the last level wrap: loaded, unused
 	sym := uint32(1)
+	prob := uint32(probs[1])
 	for range bits {
-		i := int(sym)
-		if i >= len(probs) {
-			break
-		}
 		nrng, ncode, nip := rng<<8, code<<8|uint32(in[ip&inMask]), ip+1
 		if rng < rcTop {
 			rng, code, ip = nrng, ncode, nip
 		}
-		p := &probs[i]
-		prob := uint32(*p)
 		bound := (rng >> probBits) * prob
+		c0 := uint32(probs[(sym<<1)&mask])
+		c1 := uint32(probs[(sym<<1|1)&mask])
 		p0 := prob + (1<<probBits-prob)>>moveBits
 		p1 := prob - prob>>moveBits
-		r1, c1 := rng-bound, code-bound
+		r1, k1 := rng-bound, code-bound
 		b := uint32(0)
 		rng = bound
 		if code >= bound {
-			b, rng, code, p0 = 1, r1, c1, p1
+			b, rng, code, p0, c0 = 1, r1, k1, p1, c1
 		}
-		*p = uint16(p0)
+		probs[sym&mask] = uint16(p0)
 		sym = sym<<1 | b
+		prob = c0
 	}
 	return sym - 1<<bits, rng, code, ip
 }
