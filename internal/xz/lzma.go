@@ -375,7 +375,8 @@ func (d *lzma) run(w *window, limit int) error {
 	full := w.full
 	var err error
 	var b uint32
-	for pos < limit {
+	out := buf[:limit] // writes below pos < len(out) need no bounds check
+	for pos < len(out) {
 		if ip > inEnd {
 			err = corrupt("LZMA chunk reads past its %d input bytes", inEnd)
 			break
@@ -406,7 +407,7 @@ func (d *lzma) run(w *window, limit int) error {
 				}
 				sym, rng, code, ip = rcMatchedLiteral(lit, uint32(buf[src]), rng, code, in, ip)
 			}
-			buf[pos] = byte(sym)
+			out[pos] = byte(sym)
 			pos++
 			switch {
 			case state < 4:
@@ -457,7 +458,7 @@ func (d *lzma) run(w *window, limit int) error {
 							break
 						}
 					}
-					buf[pos] = buf[src]
+					out[pos] = buf[src]
 					pos++
 					continue
 				}
