@@ -2,9 +2,13 @@ package xz
 
 // The LZMA decoder proper, as LZMA2 chunks drive it. The range decoder's
 // state (range, code, input position) and the window position live in
-// local variables of run, the hot loop; the per-bit steps are small
-// functions that the compiler inlines (go build -gcflags=-m shows
-// "can inline rcBit").
+// local variables of run, the hot loop, and are passed in registers to
+// the bit-tree functions (rcLiteral, rcMatchedLiteral, rcTree, rcReverse),
+// which decode each bit with conditional moves rather than branches; the
+// single bits that steer the loop use rcBit, which the compiler inlines
+// (go build -gcflags=-m). Chunk input sits in a power-of-two buffer read
+// through a mask, so it needs no bounds checks
+// (-gcflags=-d=ssa/check_bce).
 
 const (
 	numStates   = 12
