@@ -260,7 +260,11 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 		log.Info("unpacking the rest meanwhile", "packages", len(rest))
 		go func() {
 			defer close(done)
-			rt, rerr = unpackRest(rctx, rest, uo, work, r, files, epoch.Unix(), log)
+			// One decoder: it has time until the required packages are
+			// configured, and dpkg, on the critical path, keeps a core.
+			ro := uo
+			ro.Jobs = 1
+			rt, rerr = unpackRest(rctx, rest, ro, work, r, files, epoch.Unix(), log)
 			if rerr != nil {
 				stopStage()
 			}
@@ -354,9 +358,11 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 		perm = 0o600
 	}
 	log.Info("writing root.img", "size", r.Image.Size)
+	wstart := time.Now()
 	if err := WriteImage(ctx, t, filepath.Join(stage, "root.img"), eo, perm); err != nil {
 		return nil, fmt.Errorf("root.img: %w", err)
 	}
+	log.Debug("root.img written", "took", time.Since(wstart).Round(time.Millisecond))
 	if r.Image.SwapBytes > 0 {
 		sf, err := os.Create(filepath.Join(stage, "swap.img"))
 		if err != nil {
@@ -381,6 +387,7 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 	if err := os.WriteFile(filepath.Join(stage, "recipe.toml"), r.raw, perm); err != nil {
 		return nil, err
 	}
+	mstart := time.Now()
 	m, err := newManifest(r, plan, paths, epoch, used, stage, uuidString(rootUUID), uuidString(swapUUID))
 	if err != nil {
 		return nil, err
@@ -388,6 +395,7 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 	if err := m.write(filepath.Join(stage, "manifest.json")); err != nil {
 		return nil, err
 	}
+	log.Debug("manifest written (images hashed)", "took", time.Since(mstart).Round(time.Millisecond))
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
