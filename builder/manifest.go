@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/xenimg/xenimg/builder/debootstrap"
 )
 
@@ -63,15 +65,30 @@ func newManifest(r *Recipe, plan *debootstrap.Plan, debs []string, epoch time.Ti
 		}
 		m.Packages = append(m.Packages, ManifestPackage{Name: p.Name, Version: p.Version.String(), Arch: p.Arch, SHA256: sum})
 	}
-	for _, img := range []struct{ name, uuid string }{{"root.img", rootUUID}, {"swap.img", swapUUID}} {
-		sum, n, err := fileSHA256(filepath.Join(dir, img.name))
-		if os.IsNotExist(err) {
-			continue
+	// The images are hashed side by side (the root image is most of it).
+	imgs := []struct{ name, uuid string }{{"root.img", rootUUID}, {"swap.img", swapUUID}}
+	found := make([]*Image, len(imgs))
+	var g errgroup.Group
+	for i, img := range imgs {
+		g.Go(func() error {
+			sum, n, err := fileSHA256(filepath.Join(dir, img.name))
+			if os.IsNotExist(err) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			found[i] = &Image{Size: n, SHA256: sum, UUID: img.uuid}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for i, img := range imgs {
+		if found[i] != nil {
+			m.Images[img.name] = *found[i]
 		}
-		if err != nil {
-			return nil, err
-		}
-		m.Images[img.name] = Image{Size: n, SHA256: sum, UUID: img.uuid}
 	}
 	return m, nil
 }
