@@ -180,8 +180,17 @@ func preinstEnv(p pkg, dpkgVersion string) []string {
 	return env
 }
 
-// preinsts runs "preinst install" of each package that has one.
+// preinsts runs "preinst install" of each package that has one, one after
+// another in one guest shell: setting up the guest for each short script
+// cost as much as the script. The first failure stops them and is reported
+// as the failing script's.
 func preinsts(ctx context.Context, r *runner, root string, ps []pkg, dpkgVersion string) error {
+	var (
+		sh      strings.Builder
+		scripts = map[string]string{} // package -> script
+		single  []string
+		name    string
+	)
 	for _, p := range ps {
 		script := "/var/lib/dpkg/info/" + p.infoName() + ".preinst"
 		st, err := os.Lstat(filepath.Join(root, script))
@@ -194,11 +203,36 @@ func preinsts(ctx context.Context, r *runner, root string, ps []pkg, dpkgVersion
 		if !st.Mode().IsRegular() {
 			return fmt.Errorf("package %s: %s is not a regular file", p.Name, script)
 		}
-		if err := r.run(ctx, p.Name, preinstEnv(p, dpkgVersion), script, "install"); err != nil {
-			return err
+		env := preinstEnv(p, dpkgVersion)
+		for _, w := range append(env, p.Name, script) {
+			if !safeWord(w) {
+				return fmt.Errorf("package %s: unexpected characters in %q", p.Name, w)
+			}
+		}
+		for _, e := range env {
+			k, v, _ := strings.Cut(e, "=")
+			fmt.Fprintf(&sh, "%s='%s' ", k, v)
+		}
+		// The failure line matches dpkg's own, which names the package.
+		fmt.Fprintf(&sh, "'%s' install || { rc=$?; echo \"xenimg: error processing package %s (preinst install): exit status $rc\"; exit $rc; }\n", script, p.Name)
+		scripts[p.Name] = script
+		single, name = append(env, script, "install"), p.Name
+	}
+	switch len(scripts) {
+	case 0:
+		return nil
+	case 1:
+		env := single[:len(single)-2]
+		return r.run(ctx, name, env, single[len(single)-2:]...)
+	}
+	err := r.run(ctx, "", nil, "/bin/sh", "-c", sh.String())
+	var ee *ExecError
+	if errors.As(err, &ee) {
+		if script, ok := scripts[ee.Package]; ok {
+			ee.Command = []string{script, "install"}
 		}
 	}
-	return nil
+	return err
 }
 
 var errorProcessing = regexp.MustCompile(`error processing (?:package|archive) (\S+)`)

@@ -90,7 +90,11 @@ func (r *runner) run(ctx context.Context, pkgName string, extra []string, argv .
 	if pkgName == "" {
 		pkgName = out.failed
 	}
-	r.log.Debug("guest command", "cmd", strings.Join(argv, " "), "package", pkgName, "took", time.Since(start).Round(time.Millisecond))
+	shown := strings.Join(argv, " ")
+	if len(shown) > 200 {
+		shown = shown[:200] + "..."
+	}
+	r.log.Debug("guest command", "cmd", shown, "package", pkgName, "took", time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%v)", ctx.Err(), err)

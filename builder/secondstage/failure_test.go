@@ -69,6 +69,22 @@ func TestChrootFailures(t *testing.T) {
 		}
 		noLeftovers(work)
 	})
+	t.Run("preinst fails among others", func(t *testing.T) {
+		// hostname is a required package: its preinst runs in one guest
+		// shell with the other required packages' preinsts.
+		defer setPreinst("hostname", "#!/bin/sh\necho \"hostname preinst: $1 $DPKG_MAINTSCRIPT_PACKAGE $DPKG_MAINTSCRIPT_NAME\"\nexit 4\n")()
+		work := t.TempDir()
+		_, _, err := Run(context.Background(), u.tree, opts(work))
+		var ee *ExecError
+		if !errors.As(err, &ee) {
+			t.Fatalf("got %v, want an *ExecError", err)
+		}
+		if ee.Package != "hostname" || !strings.Contains(ee.Tail, "hostname preinst: install hostname preinst") ||
+			!strings.Contains(err.Error(), `"/var/lib/dpkg/info/hostname.preinst install"`) || !strings.Contains(err.Error(), "exit status 4") {
+			t.Errorf("error does not name the package, its script and its output: %v", err)
+		}
+		noLeftovers(work)
+	})
 	t.Run("dpkg fails", func(t *testing.T) {
 		defer setPreinst("hostname", "#!/bin/sh\nrm -f /var/lib/dpkg/info/hostname.postinst\nprintf '#!/bin/sh\\necho broken postinst\\nexit 1\\n' >/var/lib/dpkg/info/hostname.postinst\nchmod 755 /var/lib/dpkg/info/hostname.postinst\n")()
 		work := t.TempDir()
