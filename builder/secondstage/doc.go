@@ -16,10 +16,17 @@
 //     Packages are configured the way debootstrap's second stage orders
 //     them: base-passwd, base-files, dpkg, libc, perl-base, mawk and
 //     debconf one by one, then the rest of the required list, then all the
-//     others. Because the packages are already unpacked, each package's
-//     preinst is run with "install" (as dpkg would have before unpacking)
-//     and then "dpkg --configure" is run, instead of unpacking every .deb a
-//     second time; Options.Reinstall selects debootstrap's slower way
+//     others. With Options.Rest the tree holds only the required packages
+//     and the others arrive (unpacked meanwhile by the caller) once those
+//     are configured, which is debootstrap's own order. Because the
+//     packages are already unpacked, each package's preinst is run with
+//     "install" (as dpkg would have before unpacking; the preinsts of a
+//     batch share one guest shell) and then "dpkg --configure" is run,
+//     instead of unpacking every .deb a second time. PID 1 of the namespace
+//     stays outside the chroot, so the guest's ischroot(1) answers "chroot"
+//     as under debootstrap. Empty SSH host key files stand in while
+//     configuring, so openssh-server's postinst makes no keys the template
+//     would drop. Options.Reinstall selects debootstrap's slower way
 //     ("dpkg --install" of the cached .debs, pre-dependencies forced on
 //     unpacking and ordered by "dpkg --configure -a") instead. Measured on
 //     bookworm amd64 (2 loaded cores): minbase, 88 packages, 2.9 s against
