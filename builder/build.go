@@ -12,6 +12,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -126,6 +128,17 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 		outExisted = false
 	}
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return nil, err
+	}
+	lock, err := lockOut(o.OutDir)
+	if err != nil {
+		if !outExisted {
+			os.Remove(o.OutDir)
+		}
+		return nil, err
+	}
+	defer lock.Close()
+	if err := cleanStale(o.OutDir, log); err != nil {
 		return nil, err
 	}
 	stage, err := os.MkdirTemp(o.OutDir, ".build-")
@@ -731,4 +744,91 @@ func fileSHA256(path string) (string, int64, error) {
 		off = hole
 	}
 	return hex.EncodeToString(h.Sum(nil)), size, nil
+}
+
+// lockOut takes the output directory for this build: a second build into
+// it is refused rather than mixing files. The lock dies with the process,
+// so a killed build leaves none.
+func lockOut(dir string) (*os.File, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s: another xenimg build is writing there", dir)
+		}
+		return nil, fmt.Errorf("locking %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+// cleanStale removes what a killed build left in the (locked) output
+// directory: its staging and work directories, unmounting first the
+// tmpfs a chroot second stage configures on.
+func cleanStale(dir string, log *slog.Logger) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(abs)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), ".build-") && !strings.HasPrefix(e.Name(), ".work-") {
+			continue
+		}
+		p := filepath.Join(abs, e.Name())
+		if err := unmountUnder(p); err != nil {
+			return err
+		}
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("removing what an interrupted build left: %w", err)
+		}
+		log.Info("removed what an interrupted build left", "dir", p)
+	}
+	return nil
+}
+
+// unmountUnder unmounts every mount at or below p, deepest first.
+func unmountUnder(p string) error {
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil // no procfs: nothing this process could have mounted either
+	}
+	var mps []string
+	for line := range strings.Lines(string(mi)) {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		if mp := unescapeMountinfo(f[4]); mp == p || strings.HasPrefix(mp, p+"/") {
+			mps = append(mps, mp)
+		}
+	}
+	slices.SortFunc(mps, func(a, b string) int { return len(b) - len(a) })
+	for _, mp := range mps {
+		if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("unmounting %s, left by an interrupted build: %w", mp, err)
+		}
+	}
+	return nil
+}
+
+// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMountinfo(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
