@@ -62,9 +62,21 @@ func runChroot(ctx context.Context, t *tree.Tree, o Options) (_ *tree.Tree, err 
 	if err != nil {
 		return nil, fmt.Errorf("creating work directory: %w", err)
 	}
+	userns := rootless()
+	if userns {
+		// Files of other ids are read back, not referred to, and the
+		// root lives on disk (a tmpfs would die with the first command's
+		// namespace).
+		o.Tmpfs, o.Reference = false, false
+	}
 	defer func() {
 		if err == nil && o.Reference {
 			return // the returned tree refers to files under work
+		}
+		if userns {
+			if rerr := removeRoot(ctx, filepath.Join(work, "root")); rerr != nil && err == nil {
+				err = rerr
+			}
 		}
 		if rerr := os.RemoveAll(work); rerr != nil && err == nil {
 			err = fmt.Errorf("removing work directory: %w", rerr)
@@ -107,16 +119,21 @@ func runChroot(ctx context.Context, t *tree.Tree, o Options) (_ *tree.Tree, err 
 			return n.Type != tree.TypeDir && strings.HasPrefix(p, "/var/cache/apt/archives/") && strings.HasSuffix(p, ".deb")
 		}
 	}
-	if err := t.Materialize(root, mo); err != nil {
+	if userns {
+		err = materializeUserns(ctx, t, root, work, mo, o.Log)
+	} else {
+		err = t.Materialize(root, mo)
+	}
+	if err != nil {
 		return nil, err
 	}
 	o.Log.Info("tree written for configuring", "dir", root, "took", time.Since(start).Round(time.Millisecond))
 
-	g, err := prepare(root)
+	g, err := prepareFor(root, userns)
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{root: root, env: guestEnv(o.Epoch), log: o.Log}
+	r := &runner{root: root, env: guestEnv(o.Epoch), log: o.Log, userns: userns}
 	cstart := time.Now()
 	added := 0 // packages of o.Rest
 	if o.Reinstall {
@@ -128,7 +145,7 @@ func runChroot(ctx context.Context, t *tree.Tree, o Options) (_ *tree.Tree, err 
 		var rest func() ([]pkg, error)
 		if o.Rest != nil {
 			rest = func() ([]pkg, error) {
-				more, err := addRest(ctx, root, g, o)
+				more, err := addRest(ctx, root, work, g, o)
 				added = len(more)
 				return more, err
 			}
@@ -147,6 +164,14 @@ func runChroot(ctx context.Context, t *tree.Tree, o Options) (_ *tree.Tree, err 
 	o.Log.Info("packages configured", "packages", len(pl.all())+added, "took", time.Since(cstart).Round(time.Millisecond))
 	if err := cleanTemplate(root, o); err != nil {
 		return nil, err
+	}
+	if userns {
+		nt, err := readBackUserns(ctx, root, t, g.placeholders, o)
+		if err != nil {
+			return nil, err
+		}
+		clampMtimes(nt, o.Epoch)
+		return nt, nil
 	}
 	fromDir := tree.FromDir
 	to := tree.Options{SpoolDir: o.WorkDir}
@@ -332,7 +357,7 @@ func droppedUsrLink(root, p string, n *tree.Node) bool {
 // addRest waits for the rest of the packages, writes them over the root
 // (as "dpkg --unpack" would: files, database entries, trigger interests)
 // and returns them.
-func addRest(ctx context.Context, root string, g *guards, o Options) ([]pkg, error) {
+func addRest(ctx context.Context, root, work string, g *guards, o Options) ([]pkg, error) {
 	start := time.Now()
 	rt, err := o.Rest(ctx)
 	if err != nil {
@@ -353,7 +378,12 @@ func addRest(ctx context.Context, root string, g *guards, o Options) ([]pkg, err
 			n.Type != tree.TypeDir && strings.HasPrefix(p, "/var/cache/apt/archives/") && strings.HasSuffix(p, ".deb") ||
 			droppedUsrLink(root, p, n)
 	}}
-	if err := rt.Materialize(root, mo); err != nil {
+	if g.userns {
+		err = materializeUserns(ctx, rt, root, work, mo, o.Log)
+	} else {
+		err = rt.Materialize(root, mo)
+	}
+	if err != nil {
 		return nil, err
 	}
 	sp := filepath.Join(root, statusPath)
@@ -466,6 +496,10 @@ type guards struct {
 	oldPolicy []byte   // a policy-rc.d the tree had
 	awk       bool     // /usr/bin/awk -> mawk written by us
 	hostKeys  []string // empty SSH host key placeholders written by us
+	// userns: prepared for a user namespace, where empty files stand in
+	// for the device nodes (placeholders, tree paths).
+	userns       bool
+	placeholders []string
 }
 
 // sshServers are the packages whose postinst makes SSH host keys unless
@@ -510,8 +544,11 @@ func (g *guards) placeHostKeys(root string) error {
 // prepare makes the root ready for chroot: mount points, device nodes,
 // policy-rc.d, the fake start-stop-daemon, trigger interests, awk, SSH
 // host key placeholders.
-func prepare(root string) (*guards, error) {
-	g := &guards{}
+func prepare(root string) (*guards, error) { return prepareFor(root, false) }
+
+// prepareFor is prepare, for a user namespace when userns is set.
+func prepareFor(root string, userns bool) (*guards, error) {
+	g := &guards{userns: userns}
 	for _, d := range []struct {
 		name string
 		mode os.FileMode
@@ -527,7 +564,11 @@ func prepare(root string) (*guards, error) {
 			return nil, fmt.Errorf("preparing the chroot: %w", err)
 		}
 	}
-	if err := makeDevices(root); err != nil {
+	if userns {
+		if err := g.devicePlaceholders(root); err != nil {
+			return nil, err
+		}
+	} else if err := makeDevices(root); err != nil {
 		return nil, err
 	}
 	pol := filepath.Join(root, "usr/sbin/policy-rc.d")
@@ -645,6 +686,33 @@ func makeDevices(root string) error {
 		if err := unix.Chmod(p, n.mode); err != nil {
 			return fmt.Errorf("creating /dev/%s: %w", n.name, err)
 		}
+	}
+	for _, l := range devLinks {
+		p := filepath.Join(dev, l[0])
+		if _, err := os.Lstat(p); err == nil {
+			continue
+		}
+		if err := os.Symlink(l[1], p); err != nil {
+			return fmt.Errorf("creating /dev/%s: %w", l[0], err)
+		}
+	}
+	return nil
+}
+
+// devicePlaceholders is makeDevices for a user namespace, where mknod is
+// not allowed: empty files stand in for the nodes (the host's are
+// bind-mounted over them while commands run) and are recorded.
+func (g *guards) devicePlaceholders(root string) error {
+	dev := filepath.Join(root, "dev")
+	for _, n := range devNodes {
+		p := filepath.Join(dev, n.name)
+		if _, err := os.Lstat(p); err == nil {
+			continue
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			return fmt.Errorf("creating a placeholder for /dev/%s: %w", n.name, err)
+		}
+		g.placeholders = append(g.placeholders, "/dev/"+n.name)
 	}
 	for _, l := range devLinks {
 		p := filepath.Join(dev, l[0])

@@ -5,7 +5,8 @@
 // Three ways are offered (Mode):
 //
 //   - Chroot: the tree is written to a host directory and the guest's own
-//     dpkg configures it under chroot(2), as root. Each command runs in
+//     dpkg configures it under chroot(2), as root (or, without root, in a
+//     user namespace: see below). Each command runs in
 //     fresh mount and PID namespaces where /proc, /sys and /dev/pts are
 //     mounted: when the command ends (or is killed on context
 //     cancellation) the kernel tears the mounts down and kills any daemon a
@@ -44,9 +45,27 @@
 //     mounted it read-only.
 //   - None: nothing is done ("debootstrap --foreign").
 //
-// Auto picks Chroot when this process is root and the guest's architecture
-// runs here (natively, or through a binfmt_misc emulator registered with
-// the F flag), and Firstboot otherwise.
+// Auto picks Chroot when this process is root, or can make a user
+// namespace with subordinate ids, and the guest's architecture runs here
+// (natively, or through a binfmt_misc emulator registered with the F
+// flag), and Firstboot otherwise.
+//
+// Without root, Chroot mode works the way mmdebstrap's "unshare" mode
+// does: every command runs under util-linux "unshare --user --map-auto
+// --map-root-user --mount --pid --fork", where the user is root and the
+// user's subordinate ids (/etc/subuid, /etc/subgid, set by newuidmap and
+// newgidmap) are the guest's other ids. The root is written on disk under
+// WorkDir as the user (Tmpfs and Reference do not apply: a tmpfs would
+// die with the first command's namespace), the owners other than root and
+// the setuid and setgid bits are set from inside, and the configured root
+// is read back by the host's tar run inside (files made by other ids need
+// not be readable from outside), then removed from inside. sysfs is the
+// host's, bound; mknod is not allowed there, so empty files stand in for
+// the device nodes, the host's nodes are bind-mounted over them (a
+// console over /dev/null, ptmx over the devpts instance's), and the tree
+// read back gets real nodes. The image is the same, byte for byte, as a
+// root build's; writing the root on disk costs some seconds more
+// (minbase: 9 s against 4 s, 2 loaded cores).
 //
 // The basic device nodes of debootstrap's setup_devices (null, zero, full,
 // random, urandom, tty, console, ptmx, and the fd, stdin, stdout, stderr

@@ -41,6 +41,8 @@ type runner struct {
 	root string
 	env  []string // guest environment
 	log  *slog.Logger
+	// userns runs the commands in a user namespace (not root).
+	userns bool
 }
 
 // ExecError is a command of the second stage that failed: it names the
@@ -73,14 +75,19 @@ func (e *ExecError) Unwrap() error { return e.Err }
 // plus extra; the combined output goes to the log line by line, at debug
 // level.
 func (r *runner) run(ctx context.Context, pkgName string, extra []string, argv ...string) error {
-	cmd := exec.CommandContext(ctx, "/bin/sh", append([]string{"-c", inNamespace, "xenimg-secondstage", r.root}, argv...)...)
-	cmd.Env = append(append([]string{}, r.env...), extra...)
-	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:   syscall.CLONE_NEWPID,
-		Unshareflags: syscall.CLONE_NEWNS,
-		Setpgid:      true,
+	var cmd *exec.Cmd
+	if r.userns {
+		cmd = nsCommand(ctx, inUserNamespace, append([]string{r.root}, argv...)...)
+	} else {
+		cmd = exec.CommandContext(ctx, "/bin/sh", append([]string{"-c", inNamespace, "xenimg-secondstage", r.root}, argv...)...)
+		cmd.Dir = "/"
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Cloneflags:   syscall.CLONE_NEWPID,
+			Unshareflags: syscall.CLONE_NEWNS,
+			Setpgid:      true,
+		}
 	}
+	cmd.Env = append(append([]string{}, r.env...), extra...)
 	cmd.WaitDelay = 10 * time.Second
 	out := &logWriter{log: r.log, pkg: pkgName}
 	cmd.Stdout, cmd.Stderr = out, out

@@ -20,7 +20,7 @@ type Mode string
 // Modes, spelled as in a recipe's image.configure.
 const (
 	Auto      Mode = "auto"      // Chroot when possible, else Firstboot
-	Chroot    Mode = "chroot"    // configure now, under chroot (root)
+	Chroot    Mode = "chroot"    // configure now, under chroot (root, or a user namespace)
 	Firstboot Mode = "firstboot" // configure at the guest's first boot
 	None      Mode = "none"      // leave the tree unpacked
 )
@@ -136,12 +136,17 @@ func Run(ctx context.Context, t *tree.Tree, o Options) (*tree.Tree, Mode, error)
 // Choose says which mode Run takes here for mode and the guest arch, and
 // why: Auto becomes Chroot where a chroot can run (root, and the arch runs
 // natively or through binfmt) and Firstboot elsewhere; Chroot where it
-// cannot run is an error wrapping ErrCannotChroot.
+// cannot run is an error wrapping ErrCannotChroot. Without root, a chroot
+// runs in a user namespace when the user has subordinate ids (/etc/subuid,
+// /etc/subgid) and unshare, newuidmap and newgidmap work.
 func Choose(mode Mode, arch string) (Mode, string, error) {
 	switch mode {
 	case Auto:
 		if why := cannotChroot(arch); why != "" {
 			return Firstboot, why, nil
+		}
+		if rootless() {
+			return Chroot, "in a user namespace with the subordinate ids of " + userName() + ", and " + arch + " runs here", nil
 		}
 		return Chroot, "root, and " + arch + " runs here", nil
 	case Chroot:
@@ -154,8 +159,10 @@ func Choose(mode Mode, arch string) (Mode, string, error) {
 
 // cannotChroot says why Chroot mode cannot run here, or "" if it can.
 func cannotChroot(arch string) string {
-	if os.Geteuid() != 0 {
-		return "not running as root"
+	if rootless() {
+		if why := usernsProbe(); why != "" {
+			return "not running as root, and " + why
+		}
 	}
 	if arch == "" {
 		return "no guest architecture given"

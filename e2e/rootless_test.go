@@ -1,0 +1,199 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xenimg/xenimg/internal/testenv"
+)
+
+// rootlessUser is the unprivileged user the rootless build runs as.
+const rootlessUser = "xenimgtest"
+
+// setupRootlessUser makes sure rootlessUser exists and has subordinate
+// ids, and returns its uid and gid.
+func setupRootlessUser(t *testing.T) (int, int) {
+	t.Helper()
+	if _, err := user.Lookup(rootlessUser); err != nil {
+		run(t, testenv.Tool(t, "useradd"), "-m", rootlessUser)
+	}
+	u, err := user.Lookup(rootlessUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+		data, err := os.ReadFile(f)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if bytes.Contains(append([]byte("\n"), data...), []byte("\n"+rootlessUser+":")) {
+			continue
+		}
+		if len(data) > 0 && !bytes.HasSuffix(data, []byte("\n")) {
+			data = append(data, '\n')
+		}
+		data = append(data, rootlessUser+":200000:65536\n"...)
+		if err := os.WriteFile(f, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return uid, gid
+}
+
+// TestRootlessChroot builds minbase with configure = "chroot" as an
+// unprivileged user with subordinate ids (the second stage runs in a user
+// namespace), judges the image, and checks it is the very image a root
+// build makes. "auto" as that user must choose the chroot too.
+func TestRootlessChroot(t *testing.T) {
+	testenv.Root(t)
+	testenv.Network(t)
+	testenv.Tool(t, "unshare")
+	testenv.Tool(t, "newuidmap")
+	setpriv := testenv.Tool(t, "setpriv")
+	uid, gid := setupRootlessUser(t)
+
+	dir, err := os.MkdirTemp("", "xenimg-rootless-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	// The user's own cache, kept between runs like the shared one.
+	cache := filepath.Join(os.TempDir(), "xenimg-e2e-cache-"+rootlessUser)
+	for _, d := range []string{dir, cache} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(d, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "xenimg")
+	data, err := os.ReadFile(xenimg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	recipe, err := os.ReadFile("../recipes/minbase.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(recipe), `configure  = "auto"`, `configure  = "chroot"`, 1)
+	if m := testenv.Mirror(); m != "http://deb.debian.org/debian" {
+		s = strings.ReplaceAll(s, "http://deb.debian.org/debian", m)
+	}
+	if !strings.Contains(s, `configure  = "chroot"`) {
+		t.Fatal("recipes/minbase.toml has no configure line to edit")
+	}
+	chrootRecipe := filepath.Join(dir, "minbase.toml")
+	autoRecipe := filepath.Join(dir, "auto", "minbase.toml")
+	if err := os.WriteFile(chrootRecipe, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Dir(autoRecipe), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(filepath.Dir(autoRecipe), uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(autoRecipe, []byte(strings.Replace(s, `configure  = "chroot"`, `configure  = "auto"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	asUser := func(args ...string) (string, error) {
+		cmd := exec.Command(setpriv, append([]string{"--reuid=" + strconv.Itoa(uid), "--regid=" + strconv.Itoa(gid), "--init-groups", bin}, args...)...)
+		cmd.Env = []string{"HOME=" + dir, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TMPDIR=" + dir}
+		cmd.Dir = dir
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		return stderr.String(), err
+	}
+
+	out := filepath.Join(dir, "out")
+	start := time.Now()
+	if logs, err := asUser("build", "--cache", cache, "-o", out, chrootRecipe); err != nil {
+		t.Fatalf("xenimg build as %s: %v\n%s", rootlessUser, err, logs)
+	}
+	t.Logf("built minbase as %s in %.1fs", rootlessUser, time.Since(start).Seconds())
+	leftovers, _ := filepath.Glob(filepath.Join(out, ".work-*"))
+	if len(leftovers) > 0 {
+		t.Errorf("work directories left behind: %v", leftovers)
+	}
+
+	root := checkConfigured(t, out)
+	checkOwner := func(p string, uid, gid int, mode uint32) {
+		t.Helper()
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(root, p), &st); err != nil {
+			t.Error(err)
+			return
+		}
+		if int(st.Uid) != uid || int(st.Gid) != gid || st.Mode&07777 != mode {
+			t.Errorf("%s: %d:%d %04o, want %d:%d %04o", p, st.Uid, st.Gid, st.Mode&07777, uid, gid, mode)
+		}
+	}
+	checkOwner("etc/shadow", 0, 42, 0o640) // root:shadow
+	checkOwner("usr/bin/passwd", 0, 0, 0o4755)
+	checkOwner("usr/bin/chage", 0, 42, 0o2755)
+	checkOwner("var/mail", 0, 8, 0o2775) // root:mail
+	checkOwner("etc/passwd", 0, 0, 0o644)
+	var st unix.Stat_t
+	if err := unix.Lstat(filepath.Join(root, "dev/null"), &st); err != nil {
+		t.Error(err)
+	} else if st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(st.Rdev) != 1 || unix.Minor(st.Rdev) != 3 || st.Mode&0o777 != 0o666 {
+		t.Errorf("/dev/null is %#o %d,%d, want a character device 1,3 0666", st.Mode, unix.Major(st.Rdev), unix.Minor(st.Rdev))
+	}
+	// Nothing may belong to the user or its subordinate ids.
+	if found := run(t, "find", root, "-xdev", "(", "-uid", strconv.Itoa(uid), "-o", "-gid", strconv.Itoa(gid), "-o", "-uid", "+65535", "-o", "-gid", "+65535", ")", "-print"); strings.TrimSpace(found) != "" {
+		t.Errorf("files owned by ids from outside the guest:\n%s", found)
+	}
+
+	// Auto as that user picks the chroot in a user namespace.
+	logs, err := asUser("build", "--cache", cache, "-o", filepath.Join(dir, "auto", "out"), autoRecipe)
+	if err != nil {
+		t.Fatalf("xenimg build (auto) as %s: %v\n%s", rootlessUser, err, logs)
+	}
+	if !strings.Contains(logs, "user namespace") || !strings.Contains(logs, "configure=chroot") {
+		t.Errorf("auto as %s did not choose a chroot in a user namespace:\n%s", rootlessUser, logs)
+	}
+
+	// A root build of the same recipe gives the same bytes.
+	rootOut := filepath.Join(dir, "root-out")
+	cmd := exec.Command(xenimg, "build", "--cache", cache, "-o", rootOut, chrootRecipe)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("xenimg build as root: %v\n%s", err, b)
+	}
+	if a, b := sha256File(t, filepath.Join(out, "root.img")), sha256File(t, filepath.Join(rootOut, "root.img")); a != b {
+		t.Errorf("the rootless root.img differs from the root build's (%s != %s)", a, b)
+	}
+}
+
+func sha256File(t *testing.T, p string) string {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
