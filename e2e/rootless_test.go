@@ -93,7 +93,13 @@ func TestRootlessChroot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// openssh-server and ifupdown come after the required packages
+	// (secondstage's Rest), as most builds' packages do.
 	s := strings.Replace(string(recipe), `configure  = "auto"`, `configure  = "chroot"`, 1)
+	s = strings.Replace(s, `variant    = "minbase"`, `variant    = "minbase"`+"\n"+`include    = ["openssh-server", "ifupdown"]`, 1)
+	if !strings.Contains(s, "openssh-server") {
+		t.Fatal("recipes/minbase.toml has no variant line to edit")
+	}
 	if m := testenv.Mirror(); m != "http://deb.debian.org/debian" {
 		s = strings.ReplaceAll(s, "http://deb.debian.org/debian", m)
 	}
@@ -153,6 +159,7 @@ func TestRootlessChroot(t *testing.T) {
 	checkOwner("usr/bin/chage", 0, 42, 0o2755)
 	checkOwner("var/mail", 0, 8, 0o2775) // root:mail
 	checkOwner("etc/passwd", 0, 0, 0o644)
+	checkOwner("usr/lib/openssh/ssh-keysign", 0, 0, 0o4755)
 	var st unix.Stat_t
 	if err := unix.Lstat(filepath.Join(root, "dev/null"), &st); err != nil {
 		t.Error(err)

@@ -116,7 +116,10 @@ func nsRun(ctx context.Context, doing, script string, args ...string) error {
 		if len(out) > 2000 {
 			out = out[len(out)-2000:]
 		}
-		return fmt.Errorf("%s in a user namespace: %w: %s", doing, err, bytes.TrimSpace(out))
+		if out = bytes.TrimSpace(out); len(out) > 0 {
+			return fmt.Errorf("%s in a user namespace: %w: %s", doing, err, out)
+		}
+		return fmt.Errorf("%s in a user namespace: %w", doing, err)
 	}
 	return nil
 }
