@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests use as judges and peers.
 pkgs=(
 	e2fsprogs          # e2fsck, debugfs, dumpe2fs, mke2fs: judge every image
-	util-linux         # mount, losetup, mkswap, blkid
+	util-linux         # mount, losetup, mkswap, blkid, unshare, setpriv
+	uidmap             # newuidmap, newgidmap: the chroot without root
 	dpkg-dev           # dpkg-deb, dpkg --compare-versions
 	debootstrap        # --print-debs: the reference resolver
 	mmdebstrap         # the reference for include lists
