@@ -551,17 +551,17 @@ func prepareFor(root string, userns bool) (*guards, error) {
 	g := &guards{userns: userns}
 	for _, d := range []struct {
 		name string
-		mode os.FileMode
+		mode uint32 // with the sticky bit as 01000, not os.ModeSticky
 	}{{"proc", 0o555}, {"sys", 0o555}, {"dev", 0o755}, {"dev/pts", 0o755}, {"dev/shm", 0o1777}, {"usr/sbin", 0o755}, {"etc", 0o755}, {"root", 0o700}} {
 		p := filepath.Join(root, d.name)
 		if _, err := os.Lstat(p); err == nil {
 			continue
 		}
-		if err := os.Mkdir(p, d.mode); err != nil {
+		if err := os.Mkdir(p, 0o700); err != nil {
 			return nil, fmt.Errorf("preparing the chroot: %w", err)
 		}
-		if err := os.Chmod(p, d.mode); err != nil {
-			return nil, fmt.Errorf("preparing the chroot: %w", err)
+		if err := unix.Chmod(p, d.mode); err != nil {
+			return nil, fmt.Errorf("preparing the chroot: %w", &fs.PathError{Op: "chmod", Path: p, Err: err})
 		}
 	}
 	if userns {

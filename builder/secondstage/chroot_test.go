@@ -129,6 +129,9 @@ func fingerprint(t testing.TB, tr *tree.Tree) []string {
 // checkConfigured judges a configured tree with dpkg itself.
 func checkConfigured(t *testing.T, nt *tree.Tree, epoch int64, wantPkgs int) string {
 	t.Helper()
+	if n, err := nt.Lstat("/dev/shm"); err != nil || n.Type != tree.TypeDir || n.Mode != 0o1777 {
+		t.Errorf("/dev/shm: %+v, %v; want a directory 1777", n, err)
+	}
 	dpkgQuery := testenv.Tool(t, "dpkg-query")
 	chroot := testenv.Tool(t, "chroot")
 	dir := filepath.Join(t.TempDir(), "root")
