@@ -687,16 +687,7 @@ func makeDevices(root string) error {
 			return fmt.Errorf("creating /dev/%s: %w", n.name, err)
 		}
 	}
-	for _, l := range devLinks {
-		p := filepath.Join(dev, l[0])
-		if _, err := os.Lstat(p); err == nil {
-			continue
-		}
-		if err := os.Symlink(l[1], p); err != nil {
-			return fmt.Errorf("creating /dev/%s: %w", l[0], err)
-		}
-	}
-	return nil
+	return makeDevLinks(dev)
 }
 
 // devicePlaceholders is makeDevices for a user namespace, where mknod is
@@ -714,6 +705,12 @@ func (g *guards) devicePlaceholders(root string) error {
 		}
 		g.placeholders = append(g.placeholders, "/dev/"+n.name)
 	}
+	return makeDevLinks(dev)
+}
+
+// makeDevLinks creates debootstrap's /dev links (fd, stdin, ...) when
+// missing.
+func makeDevLinks(dev string) error {
 	for _, l := range devLinks {
 		p := filepath.Join(dev, l[0])
 		if _, err := os.Lstat(p); err == nil {
