@@ -305,3 +305,24 @@ func TestReproducibleChroot(t *testing.T) {
 		t.Logf("diff -r:\n%.3000s", out)
 	}
 }
+
+// TestArm64Binfmt configures a foreign (arm64) minbase in a chroot through
+// the host's binfmt_misc emulator, which auto chooses by itself.
+func TestArm64Binfmt(t *testing.T) {
+	testenv.Root(t)
+	testenv.Network(t)
+	testenv.Binfmt(t, "qemu-aarch64")
+	out := build(t, "../recipes/minbase.toml",
+		`name = "minbase"`, `name = "minbase-arm64"`,
+		`arch       = "amd64"`, `arch       = "arm64"`)
+	m, err := os.ReadFile(filepath.Join(out, "manifest.json"))
+	if err != nil || !strings.Contains(string(m), `"configure": "chroot"`) {
+		t.Fatalf("auto did not configure in a chroot: %v\n%.400s", err, m)
+	}
+	root := checkConfigured(t, out) // dpkg --audit runs emulated
+	file := run(t, testenv.Tool(t, "file"), "-L", filepath.Join(root, "usr/bin/dpkg"))
+	if !strings.Contains(file, "ARM aarch64") {
+		t.Errorf("usr/bin/dpkg is not an arm64 binary: %s", file)
+	}
+	contains(t, root, "var/lib/dpkg/arch", "arm64")
+}

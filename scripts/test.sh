@@ -26,6 +26,7 @@ pkgs=(
 	whois              # mkpasswd judges password hashes
 	file               # identifies swap areas
 	qemu-system-x86    # boots what we build
+	qemu-user-static binfmt-support  # configures a foreign (arm64) guest in a chroot
 	linux-image-amd64  # the kernel and initrd qemu boots
 	zstd xz-utils bzip2 pigz
 	time bc           # bench/compare.sh
@@ -47,5 +48,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 export PATH="$PATH:/usr/sbin:/sbin:/usr/local/go/bin"
+# Foreign guests run through a binfmt_misc emulator registered with the F
+# flag; where no init system did it, mount binfmt_misc and register.
+if [ "$(id -u)" -eq 0 ]; then
+	if ! mountpoint -q /proc/sys/fs/binfmt_misc; then
+		mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
+	fi
+	[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || update-binfmts --enable qemu-aarch64 2>/dev/null || true
+fi
 go vet ./...
 exec go test -timeout 40m -count=1 "$@" ./...

@@ -145,10 +145,15 @@ func Choose(mode Mode, arch string) (Mode, string, error) {
 		if why := cannotChroot(arch); why != "" {
 			return Firstboot, why, nil
 		}
-		if rootless() {
-			return Chroot, "in a user namespace with the subordinate ids of " + userName() + ", and " + arch + " runs here", nil
+		runs := arch + " runs here"
+		if !nativeArch(runtime.GOARCH, arch) {
+			_, handler := binfmt("/proc/sys/fs/binfmt_misc", arch)
+			runs += " through binfmt_misc (" + handler + ")"
 		}
-		return Chroot, "root, and " + arch + " runs here", nil
+		if rootless() {
+			return Chroot, "in a user namespace with the subordinate ids of " + userName() + ", and " + runs, nil
+		}
+		return Chroot, "root, and " + runs, nil
 	case Chroot:
 		if why := cannotChroot(arch); why != "" {
 			return "", why, fmt.Errorf("%w: %s (use configure = \"firstboot\")", ErrCannotChroot, why)
@@ -220,7 +225,8 @@ var qemuNames = map[string][]string{
 
 // binfmt looks in dir (a binfmt_misc mount) for an enabled qemu-user
 // handler of arch registered with the F flag (the interpreter is opened at
-// registration, so it works inside a chroot).
+// registration, so it works inside a chroot). It returns the handler's
+// name, or why there is none.
 func binfmt(dir, arch string) (bool, string) {
 	names := qemuNames[arch]
 	if len(names) == 0 {
@@ -257,7 +263,7 @@ func binfmt(dir, arch string) (bool, string) {
 				if !fix {
 					return false, fmt.Sprintf("binfmt handler %s for %s lacks the F flag (the emulator would not be found inside the chroot)", e.Name(), arch)
 				}
-				return true, ""
+				return true, e.Name()
 			}
 		}
 	}

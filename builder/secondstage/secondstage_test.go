@@ -163,7 +163,7 @@ func TestBinfmt(t *testing.T) {
 		ok   bool
 		why  string
 	}{
-		{"arm64", true, ""},
+		{"arm64", true, "qemu-aarch64"},
 		{"armhf", false, "F flag"},
 		{"riscv64", false, "no binfmt_misc emulator"},
 		{"s390x", false, "no binfmt_misc emulator"},

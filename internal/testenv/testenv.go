@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -46,6 +47,28 @@ func Root(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		missing(t, "needs root")
+	}
+}
+
+// Binfmt requires an enabled binfmt_misc handler (e.g. "qemu-aarch64")
+// with the F flag, which chroots into foreign-architecture trees need.
+func Binfmt(t testing.TB, handler string) {
+	t.Helper()
+	data, err := os.ReadFile("/proc/sys/fs/binfmt_misc/" + handler)
+	if err != nil {
+		missing(t, "binfmt_misc handler %s: %v (qemu-user-static, binfmt-support)", handler, err)
+		return
+	}
+	enabled, fix := false, false
+	for l := range strings.Lines(string(data)) {
+		l = strings.TrimSpace(l)
+		enabled = enabled || l == "enabled"
+		if f, ok := strings.CutPrefix(l, "flags: "); ok {
+			fix = strings.Contains(f, "F")
+		}
+	}
+	if !enabled || !fix {
+		missing(t, "binfmt_misc handler %s is not enabled with the F flag:\n%s", handler, data)
 	}
 }
 
