@@ -121,10 +121,14 @@ func TestRootlessChroot(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	asUser := func(args ...string) (string, error) {
+	userCmd := func(args ...string) *exec.Cmd {
 		cmd := exec.Command(setpriv, append([]string{"--reuid=" + strconv.Itoa(uid), "--regid=" + strconv.Itoa(gid), "--init-groups", bin}, args...)...)
 		cmd.Env = []string{"HOME=" + dir, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TMPDIR=" + dir}
 		cmd.Dir = dir
+		return cmd
+	}
+	asUser := func(args ...string) (string, error) {
+		cmd := userCmd(args...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		err := cmd.Run()
@@ -133,13 +137,20 @@ func TestRootlessChroot(t *testing.T) {
 
 	out := filepath.Join(dir, "out")
 	start := time.Now()
-	if logs, err := asUser("build", "--cache", cache, "-o", out, chrootRecipe); err != nil {
+	logs, err := asUser("build", "--cache", cache, "-o", out, chrootRecipe)
+	if err != nil {
 		t.Fatalf("xenimg build as %s: %v\n%s", rootlessUser, err, logs)
 	}
 	t.Logf("built minbase as %s in %.1fs", rootlessUser, time.Since(start).Seconds())
-	leftovers, _ := filepath.Glob(filepath.Join(out, ".work-*"))
+	leftovers, _ := filepath.Glob(filepath.Join(out, ".[wb]*-*"))
 	if len(leftovers) > 0 {
 		t.Errorf("work directories left behind: %v", leftovers)
+	}
+	if ps := userProcesses(t, uid, 0); ps != "" {
+		t.Errorf("processes of %s left behind:\n%s", rootlessUser, ps)
+	}
+	if !strings.Contains(logs, "configuring on a tmpfs") {
+		t.Errorf("the rootless build did not configure on a tmpfs:\n%s", logs)
 	}
 
 	root := checkConfigured(t, out)
@@ -172,7 +183,7 @@ func TestRootlessChroot(t *testing.T) {
 	}
 
 	// Auto as that user picks the chroot in a user namespace.
-	logs, err := asUser("build", "--cache", cache, "-o", filepath.Join(dir, "auto", "out"), autoRecipe)
+	logs, err = asUser("build", "--cache", cache, "-o", filepath.Join(dir, "auto", "out"), autoRecipe)
 	if err != nil {
 		t.Fatalf("xenimg build (auto) as %s: %v\n%s", rootlessUser, err, logs)
 	}
@@ -188,6 +199,69 @@ func TestRootlessChroot(t *testing.T) {
 	}
 	if a, b := sha256File(t, filepath.Join(out, "root.img")), sha256File(t, filepath.Join(rootOut, "root.img")); a != b {
 		t.Errorf("the rootless root.img differs from the root build's (%s != %s)", a, b)
+	}
+
+	// Killed while it configures (SIGKILL: no cleanup runs), the build
+	// leaves no process behind: the namespace holder and the guest
+	// commands die with it. What stays on disk is the user's own.
+	killOut := filepath.Join(dir, "kill-out")
+	logFile := filepath.Join(dir, "kill.log")
+	lf, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	cmd = userCmd("build", "--cache", cache, "-o", killOut, chrootRecipe)
+	cmd.Stderr = lf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	configuring := false
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(logFile)
+		if bytes.Contains(b, []byte("tree written for configuring")) {
+			configuring = true
+			break
+		}
+		if bytes.Contains(b, []byte("built")) {
+			break
+		}
+	}
+	running := userProcesses(t, uid, 0)
+	cmd.Process.Kill()
+	cmd.Wait()
+	if !configuring {
+		b, _ := os.ReadFile(logFile)
+		t.Fatalf("the build to kill never started configuring:\n%s", b)
+	}
+	if !strings.Contains(running, "sleep") {
+		t.Errorf("no namespace holder (sleep) ran while configuring:\n%s", running)
+	}
+	if ps := userProcesses(t, uid, 10*time.Second); ps != "" {
+		t.Errorf("processes of %s left behind by a killed build:\n%s", rootlessUser, ps)
+	}
+	if found := run(t, "find", killOut, "!", "-user", rootlessUser, "-print"); strings.TrimSpace(found) != "" {
+		t.Errorf("a killed build left files %s cannot remove:\n%s", rootlessUser, found)
+	}
+}
+
+// userProcesses lists the live processes of uid (zombies aside), waiting
+// up to wait for them to go.
+func userProcesses(t *testing.T, uid int, wait time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		out, _ := exec.Command("ps", "-u", strconv.Itoa(uid), "-o", "pid=,stat=,args=").Output()
+		var live []string
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && !strings.HasPrefix(f[1], "Z") {
+				live = append(live, l)
+			}
+		}
+		if len(live) == 0 || time.Now().After(deadline) {
+			return strings.Join(live, "\n")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -63,18 +63,19 @@ func runChroot(ctx context.Context, t *tree.Tree, o Options) (_ *tree.Tree, err 
 		return nil, fmt.Errorf("creating work directory: %w", err)
 	}
 	userns := rootless()
-	if userns {
-		// Files of other ids are read back, not referred to, and the
-		// root lives on disk (a tmpfs would die with the first command's
-		// namespace).
-		o.Tmpfs, o.Reference = false, false
-	}
+	root := filepath.Join(work, "root")
+	// host is the root as this process reaches it: root, or through a
+	// user namespace holder.
+	host := root
+	var ns *holder
 	defer func() {
 		if err == nil && o.Reference {
 			return // the returned tree refers to files under work
 		}
-		if userns {
-			if rerr := removeRoot(ctx, filepath.Join(work, "root")); rerr != nil && err == nil {
+		if ns != nil {
+			ns.stop() // the tmpfs goes with it
+		} else if userns {
+			if rerr := removeRoot(ctx, root); rerr != nil && err == nil {
 				err = rerr
 			}
 		}
@@ -82,7 +83,28 @@ func runChroot(ctx context.Context, t *tree.Tree, o Options) (_ *tree.Tree, err 
 			err = fmt.Errorf("removing work directory: %w", rerr)
 		}
 	}()
-	root := filepath.Join(work, "root")
+	if userns {
+		// Files of other ids are read back, not referred to. The tmpfs
+		// lives in the mount namespace of a holder process that every
+		// command enters; without one, the root lives on disk.
+		tmpfs := o.Tmpfs
+		o.Tmpfs, o.Reference = false, false
+		if tmpfs {
+			if err := os.Mkdir(root, 0o755); err != nil {
+				return nil, err
+			}
+			h, herr := startHolder(ctx, root)
+			if herr != nil {
+				o.Log.Info("configuring on disk", "why", herr.Error())
+				if err := os.Remove(root); err != nil {
+					return nil, err
+				}
+			} else {
+				ns, host = h, h.host
+				o.Log.Info("configuring on a tmpfs held in a user namespace", "holder", ns.cmd.Process.Pid)
+			}
+		}
+	}
 	// unmount releases the tmpfs, once; with Reference, the returned tree
 	// does it when closed.
 	unmount := func() error { return nil }
@@ -120,7 +142,7 @@ func runChroot(ctx context.Context, t *tree.Tree, o Options) (_ *tree.Tree, err 
 		}
 	}
 	if userns {
-		err = materializeUserns(ctx, t, root, work, mo, o.Log)
+		err = materializeUserns(ctx, ns, t, root, work, mo, o.Log)
 	} else {
 		err = t.Materialize(root, mo)
 	}
@@ -129,28 +151,28 @@ func runChroot(ctx context.Context, t *tree.Tree, o Options) (_ *tree.Tree, err 
 	}
 	o.Log.Info("tree written for configuring", "dir", root, "took", time.Since(start).Round(time.Millisecond))
 
-	g, err := prepareFor(root, userns)
+	g, err := prepareFor(host, userns)
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{root: root, env: guestEnv(o.Epoch), log: o.Log, userns: userns}
+	r := &runner{root: root, env: guestEnv(o.Epoch), log: o.Log, userns: userns, ns: ns}
 	cstart := time.Now()
 	added := 0 // packages of o.Rest
 	if o.Reinstall {
 		if o.Rest != nil {
 			return nil, errors.New("reinstalling needs every package in one tree")
 		}
-		err = reinstall(ctx, r, root, pl)
+		err = reinstall(ctx, r, host, pl)
 	} else {
 		var rest func() ([]pkg, error)
 		if o.Rest != nil {
 			rest = func() ([]pkg, error) {
-				more, err := addRest(ctx, root, work, g, o)
+				more, err := addRest(ctx, ns, host, root, work, g, o)
 				added = len(more)
 				return more, err
 			}
 		}
-		err = configure(ctx, r, root, pl, g, rest)
+		err = configure(ctx, r, host, pl, g, rest)
 	}
 	if err != nil {
 		return nil, err
@@ -158,15 +180,15 @@ func runChroot(ctx context.Context, t *tree.Tree, o Options) (_ *tree.Tree, err 
 	if err := r.run(ctx, "", nil, "/sbin/ldconfig"); err != nil {
 		return nil, err
 	}
-	if err := g.undo(root); err != nil {
+	if err := g.undo(host); err != nil {
 		return nil, err
 	}
 	o.Log.Info("packages configured", "packages", len(pl.all())+added, "took", time.Since(cstart).Round(time.Millisecond))
-	if err := cleanTemplate(root, o); err != nil {
+	if err := cleanTemplate(host, o); err != nil {
 		return nil, err
 	}
 	if userns {
-		nt, err := readBackUserns(ctx, root, t, g.placeholders, o)
+		nt, err := readBackUserns(ctx, ns, root, t, g.placeholders, o)
 		if err != nil {
 			return nil, err
 		}
@@ -356,8 +378,10 @@ func droppedUsrLink(root, p string, n *tree.Node) bool {
 
 // addRest waits for the rest of the packages, writes them over the root
 // (as "dpkg --unpack" would: files, database entries, trigger interests)
-// and returns them.
-func addRest(ctx context.Context, root, work string, g *guards, o Options) ([]pkg, error) {
+// and returns them. root is the root as this process reaches it; in a
+// user namespace, nsRoot is the root as its commands see it (and ns the
+// holder of its tmpfs, if any).
+func addRest(ctx context.Context, ns *holder, root, nsRoot, work string, g *guards, o Options) ([]pkg, error) {
 	start := time.Now()
 	rt, err := o.Rest(ctx)
 	if err != nil {
@@ -379,7 +403,7 @@ func addRest(ctx context.Context, root, work string, g *guards, o Options) ([]pk
 			droppedUsrLink(root, p, n)
 	}}
 	if g.userns {
-		err = materializeUserns(ctx, rt, root, work, mo, o.Log)
+		err = materializeUserns(ctx, ns, rt, nsRoot, work, mo, o.Log)
 	} else {
 		err = rt.Materialize(root, mo)
 	}

@@ -51,21 +51,33 @@
 // flag), and Firstboot otherwise.
 //
 // Without root, Chroot mode works the way mmdebstrap's "unshare" mode
-// does: every command runs under util-linux "unshare --user --map-auto
-// --map-root-user --mount --pid --fork", where the user is root and the
+// does: commands run in a user namespace made by util-linux "unshare
+// --user --map-auto --map-root-user", where the user is root and the
 // user's subordinate ids (/etc/subuid, /etc/subgid, set by newuidmap and
-// newgidmap) are the guest's other ids. The root is written on disk under
-// WorkDir as the user (Tmpfs and Reference do not apply: a tmpfs would
-// die with the first command's namespace), the owners other than root and
-// the setuid and setgid bits are set from inside, and the configured root
-// is read back by the host's tar run inside (files made by other ids need
-// not be readable from outside), then removed from inside. sysfs is the
-// host's, bound; mknod is not allowed there, so empty files stand in for
-// the device nodes, the host's nodes are bind-mounted over them (a
-// console over /dev/null, ptmx over the devpts instance's), and the tree
-// read back gets real nodes. The image is the same, byte for byte, as a
-// root build's; writing the root on disk costs some seconds more
-// (minbase: 9 s against 4 s, 2 loaded cores).
+// newgidmap) are the guest's other ids. With Tmpfs, one holder process
+// ("sleep infinity" under that unshare, with a mount namespace of its own)
+// keeps the namespace and a tmpfs for the root alive while configuring:
+// this process writes the root through /proc/HOLDER/root, and each command
+// enters the holder's user and mount namespaces with nsenter, then gets
+// fresh PID and mount namespaces (PID 1 outside the chroot, as above).
+// The holder has a parent-death signal: it dies with this process, even
+// on SIGKILL, and the tmpfs with it. Where no holder can be started, or
+// without Tmpfs, every command gets a fresh user namespace and the root
+// is written on disk under WorkDir, then removed from inside (a log line
+// says why). Reference does not apply. The owners other than root and the
+// setuid and setgid bits are set from inside, and the configured root is
+// read back by the host's tar run inside (files made by other ids need not
+// be readable from outside). sysfs is the host's, bound; mknod is not
+// allowed there, so empty files stand in for the device nodes, the host's
+// nodes are bind-mounted over them (a console over /dev/null, ptmx over
+// the devpts instance's), and the tree read back gets real nodes. The
+// image is the same, byte for byte, as a root build's. Measured (bookworm
+// amd64, whole "xenimg build" from a warm cache, 2 cores shared with a
+// test run, 3 runs each interleaved, medians): minbase 17.3 s on disk
+// against 5.2 s on the holder's tmpfs (3.3 times faster; a root build
+// 5.8 s); minbase + openssh-server + ifupdown 14.6 s against 6.2 s (2.4
+// times; root 6.0 s). On a quieter machine: 9.1 s against 3.2 s, and
+// 10.0 s against 3.8 s. Writing the root takes 0.25 s instead of 4.2 s.
 //
 // The basic device nodes of debootstrap's setup_devices (null, zero, full,
 // random, urandom, tty, console, ptmx, and the fd, stdin, stdout, stderr

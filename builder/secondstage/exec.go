@@ -41,8 +41,10 @@ type runner struct {
 	root string
 	env  []string // guest environment
 	log  *slog.Logger
-	// userns runs the commands in a user namespace (not root).
+	// userns runs the commands in a user namespace (not root), the
+	// holder's if ns is set.
 	userns bool
+	ns     *holder
 }
 
 // ExecError is a command of the second stage that failed: it names the
@@ -77,7 +79,7 @@ func (e *ExecError) Unwrap() error { return e.Err }
 func (r *runner) run(ctx context.Context, pkgName string, extra []string, argv ...string) error {
 	var cmd *exec.Cmd
 	if r.userns {
-		cmd = nsCommand(ctx, inUserNamespace, append([]string{r.root}, argv...)...)
+		cmd = nsCommand(ctx, r.ns, inUserNamespace, append([]string{r.root}, argv...)...)
 	} else {
 		cmd = exec.CommandContext(ctx, "/bin/sh", append([]string{"-c", inNamespace, "xenimg-secondstage", r.root}, argv...)...)
 		cmd.Dir = "/"

@@ -1,6 +1,7 @@
 package secondstage
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -19,19 +20,26 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/xenimg/xenimg/builder/tree"
 )
 
 // Without root, Chroot mode runs every command in a user namespace where
 // the user is root and the user's subordinate ids (/etc/subuid,
 // /etc/subgid) are the other ids, set up by util-linux unshare with
-// newuidmap and newgidmap, as mmdebstrap's "unshare" mode does. The root
-// is written by this process as the user (so it is root's inside), the
-// owners other than root are set from inside, and the configured root is
-// read back through the host's tar run inside, since files other ids made
-// need not be readable from outside. Device nodes cannot be made there:
-// empty files stand in for them and the host's nodes are bind-mounted
-// over them while commands run; the tree read back gets the real nodes.
+// newuidmap and newgidmap, as mmdebstrap's "unshare" mode does. With
+// Tmpfs, one holder process keeps that user namespace and a mount
+// namespace with a tmpfs for the root alive; every command enters them
+// (nsenter) and gets its own PID and mount namespaces. Without a holder,
+// each command gets a fresh user namespace and the root lives on disk.
+// The root is written by this process as the user (so it is root's
+// inside; through /proc/HOLDER/root when on the tmpfs), the owners other
+// than root are set from inside, and the configured root is read back
+// through the host's tar run inside, since files other ids made need not
+// be readable from outside. Device nodes cannot be made there: empty files
+// stand in for them and the host's nodes are bind-mounted over them while
+// commands run; the tree read back gets the real nodes.
 
 // usernsFlags make unshare enter a user namespace mapping root to the
 // caller and 1..65535 to the caller's subordinate ids, with its own mount
@@ -98,20 +106,29 @@ func userName() string {
 }
 
 // nsCommand runs the host's /bin/sh with script as root of a user
-// namespace (outside any chroot); args are $1...
-func nsCommand(ctx context.Context, script string, args ...string) *exec.Cmd {
-	argv := append(append([]string{}, usernsFlags...), "--pid", "--fork", "--kill-child", "/bin/sh", "-c", script, "xenimg-userns")
-	cmd := exec.CommandContext(ctx, "unshare", append(argv, args...)...)
+// namespace (outside any chroot), in fresh PID and mount namespaces; args
+// are $1... With a holder, the namespace is the holder's (its tmpfs is
+// there); without one, a fresh one. The command dies with this process.
+func nsCommand(ctx context.Context, h *holder, script string, args ...string) *exec.Cmd {
+	var argv []string
+	if h != nil {
+		// nsenter sets uid and gid 0, the holder's root.
+		argv = []string{"nsenter", "--target", strconv.Itoa(h.cmd.Process.Pid), "--user", "--mount", "unshare", "--mount"}
+	} else {
+		argv = append([]string{"unshare"}, usernsFlags...)
+	}
+	argv = append(argv, "--pid", "--fork", "--kill-child", "/bin/sh", "-c", script, "xenimg-userns")
+	cmd := exec.CommandContext(ctx, argv[0], append(argv[1:], args...)...)
 	cmd.Env = []string{"PATH=" + guestPath, "LC_ALL=C"}
 	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = 10 * time.Second
 	return cmd
 }
 
 // nsRun runs script in a user namespace; what is doing says in an error.
-func nsRun(ctx context.Context, doing, script string, args ...string) error {
-	out, err := nsCommand(ctx, script, args...).CombinedOutput()
+func nsRun(ctx context.Context, h *holder, doing, script string, args ...string) error {
+	out, err := nsCommand(ctx, h, script, args...).CombinedOutput()
 	if err != nil {
 		if len(out) > 2000 {
 			out = out[len(out)-2000:]
@@ -124,13 +141,100 @@ func nsRun(ctx context.Context, doing, script string, args ...string) error {
 	return nil
 }
 
+// holderScript mounts a tmpfs on $1 in the holder's namespaces, says so
+// and waits to be killed.
+const holderScript = `mount -t tmpfs -o mode=0755 xenimg-root "$1" && echo ready && exec sleep infinity`
+
+// A holder is a process that keeps a user namespace (mmdebstrap's
+// "unshare" mapping) and a mount namespace with a tmpfs alive while the
+// root on it is configured: every command enters those namespaces, and
+// this process writes the tmpfs through /proc/PID/root. Killing it (stop,
+// or the kernel when this process dies: it is started with a parent-death
+// signal) drops the tmpfs with everything on it.
+type holder struct {
+	cmd    *exec.Cmd
+	stderr bytes.Buffer
+	// host is the root as this process reaches it: /proc/PID/root/ROOT.
+	host string
+}
+
+// startHolder starts a holder with a tmpfs mounted on root, a directory
+// that must exist, and checks this process reaches it.
+func startHolder(ctx context.Context, root string) (_ *holder, err error) {
+	if _, err := exec.LookPath("nsenter"); err != nil {
+		return nil, errors.New("the host lacks nsenter")
+	}
+	h := &holder{}
+	h.cmd = exec.Command("unshare", append(append([]string{}, usernsFlags...), "--propagation", "private", "/bin/sh", "-c", holderScript, "xenimg-holder", root)...)
+	h.cmd.Env = []string{"PATH=" + guestPath, "LC_ALL=C"}
+	h.cmd.Dir = "/"
+	h.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	h.cmd.Stderr = &h.stderr
+	h.cmd.WaitDelay = 10 * time.Second
+	out, err := h.cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("starting the namespace holder: %w", err)
+	}
+	if err := h.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting the namespace holder: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			h.stop()
+		}
+	}()
+	ready := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err == nil && line != "ready\n" {
+			err = fmt.Errorf("it said %q", line)
+		}
+		ready <- err
+	}()
+	timer := time.NewTimer(30 * time.Second)
+	defer timer.Stop()
+	select {
+	case err = <-ready:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-timer.C:
+		err = errors.New("it did not get ready in 30 s")
+	}
+	if err != nil {
+		h.cmd.Process.Kill()
+		h.cmd.Wait()
+		if msg := bytes.TrimSpace(h.stderr.Bytes()); len(msg) > 0 {
+			err = fmt.Errorf("%w: %s", err, msg)
+		}
+		return nil, fmt.Errorf("mounting a tmpfs in a user namespace: %w", err)
+	}
+	h.host = filepath.Join("/proc", strconv.Itoa(h.cmd.Process.Pid), "root", root)
+	var st unix.Statfs_t
+	if err := unix.Statfs(h.host, &st); err != nil {
+		return nil, fmt.Errorf("reaching the user namespace's tmpfs: %w", err)
+	}
+	if st.Type != unix.TMPFS_MAGIC {
+		return nil, fmt.Errorf("reaching the user namespace's tmpfs: %s is no tmpfs", h.host)
+	}
+	return h, nil
+}
+
+// stop kills the holder, which drops its tmpfs; it can be called again.
+func (h *holder) stop() {
+	if h == nil || h.cmd.Process == nil || h.cmd.ProcessState != nil {
+		return
+	}
+	h.cmd.Process.Kill()
+	h.cmd.Wait() // "signal: killed", as meant
+}
+
 // removeRoot removes a root written for a user namespace: from inside
 // first (files of other ids cannot be removed from outside).
 func removeRoot(ctx context.Context, root string) error {
 	if _, err := os.Lstat(root); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	if err := nsRun(context.WithoutCancel(ctx), "removing the configured root", `rm -rf -- "$1"`, root); err != nil {
+	if err := nsRun(context.WithoutCancel(ctx), nil, "removing the configured root", `rm -rf -- "$1"`, root); err != nil {
 		return err
 	}
 	return os.RemoveAll(root)
@@ -194,7 +298,7 @@ func planOwners(t *tree.Tree, root string, mo tree.MaterializeOptions) (*owners,
 
 // apply sets the recorded owners and modes from inside a user namespace,
 // with lists written under work.
-func (o *owners) apply(ctx context.Context, root, work string) error {
+func (o *owners) apply(ctx context.Context, h *holder, root, work string) error {
 	if len(o.chown) == 0 && len(o.chmod) == 0 {
 		return nil
 	}
@@ -238,23 +342,29 @@ func (o *owners) apply(ctx context.Context, root, work string) error {
 		}
 		fmt.Fprintf(&sh, "xargs -0r chmod %04o -- < \"$2/%d\"\n", m, i)
 	}
-	return nsRun(ctx, "setting owners", sh.String(), root, lists)
+	return nsRun(ctx, h, "setting owners", sh.String(), root, lists)
 }
 
 // materializeUserns is Materialize for a user namespace: as this user
-// (root inside), then the other owners set from inside.
-func materializeUserns(ctx context.Context, t *tree.Tree, root, work string, mo tree.MaterializeOptions, log *slog.Logger) error {
+// (root inside), then the other owners set from inside. root is the root
+// as the namespace's commands see it; with a holder, this process writes
+// it through the holder.
+func materializeUserns(ctx context.Context, h *holder, t *tree.Tree, root, work string, mo tree.MaterializeOptions, log *slog.Logger) error {
 	start := time.Now()
 	mo.Owners, mo.Devices = false, false
-	own, err := planOwners(t, root, mo)
+	host := root
+	if h != nil {
+		host = h.host
+	}
+	own, err := planOwners(t, host, mo)
 	if err != nil {
 		return err
 	}
-	if err := t.Materialize(root, mo); err != nil {
+	if err := t.Materialize(host, mo); err != nil {
 		return err
 	}
 	written := time.Since(start)
-	if err := own.apply(ctx, root, work); err != nil {
+	if err := own.apply(ctx, h, root, work); err != nil {
 		return err
 	}
 	log.Debug("tree written for a user namespace", "written", written.Round(time.Millisecond), "owners", (time.Since(start) - written).Round(time.Millisecond))
@@ -264,8 +374,8 @@ func materializeUserns(ctx context.Context, t *tree.Tree, root, work string, mo 
 // readBackUserns reads the configured root through the host's tar run
 // inside a user namespace, then puts device nodes where placeholders
 // stood: orig's, else debootstrap's basic ones.
-func readBackUserns(ctx context.Context, root string, orig *tree.Tree, placeholders []string, o Options) (_ *tree.Tree, err error) {
-	cmd := nsCommand(ctx, `exec tar --numeric-owner -C "$1" -cf - .`, root)
+func readBackUserns(ctx context.Context, h *holder, root string, orig *tree.Tree, placeholders []string, o Options) (_ *tree.Tree, err error) {
+	cmd := nsCommand(ctx, h, `exec tar --numeric-owner -C "$1" -cf - .`, root)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	pr, err := cmd.StdoutPipe()
