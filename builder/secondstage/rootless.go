@@ -202,7 +202,9 @@ func startHolder(ctx context.Context, root string) (_ *holder, err error) {
 	}
 	if err != nil {
 		h.cmd.Process.Kill()
-		h.cmd.Wait()
+		if werr := h.cmd.Wait(); errors.Is(err, io.EOF) && werr != nil {
+			err = fmt.Errorf("the holder ended: %w", werr)
+		}
 		if msg := bytes.TrimSpace(h.stderr.Bytes()); len(msg) > 0 {
 			err = fmt.Errorf("%w: %s", err, msg)
 		}
