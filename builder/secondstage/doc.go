@@ -72,12 +72,12 @@
 // nodes are bind-mounted over them (a console over /dev/null, ptmx over
 // the devpts instance's), and the tree read back gets real nodes. The
 // image is the same, byte for byte, as a root build's. Measured (bookworm
-// amd64, whole "xenimg build" from a warm cache, 2 cores shared with a
-// test run, 3 runs each interleaved, medians): minbase 17.3 s on disk
-// against 5.2 s on the holder's tmpfs (3.3 times faster; a root build
-// 5.8 s); minbase + openssh-server + ifupdown 14.6 s against 6.2 s (2.4
-// times; root 6.0 s). On a quieter machine: 9.1 s against 3.2 s, and
-// 10.0 s against 3.8 s. Writing the root takes 0.25 s instead of 4.2 s.
+// amd64, whole "xenimg build" from a warm cache, 2 cores shared with
+// other work, 3 runs each interleaved, medians): minbase 8.3 s on disk
+// against 4.4 s on the holder's tmpfs (root: 3.8 s); minbase +
+// openssh-server + ifupdown 9.6 s against 4.0 s (root: 3.5 s); under a
+// heavier load 17.3 s against 5.2 s and 14.6 s against 6.2 s. Writing
+// the root takes 0.25 s instead of 4.2 s.
 //
 // The basic device nodes of debootstrap's setup_devices (null, zero, full,
 // random, urandom, tty, console, ptmx, and the fd, stdin, stdout, stderr
