@@ -137,7 +137,9 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 		}
 		return nil, err
 	}
-	defer lock.Close()
+	if lock != nil {
+		defer lock.Close()
+	}
 	if err := cleanStale(o.OutDir, log); err != nil {
 		return nil, err
 	}
@@ -748,7 +750,8 @@ func fileSHA256(path string) (string, int64, error) {
 
 // lockOut takes the output directory for this build: a second build into
 // it is refused rather than mixing files. The lock dies with the process,
-// so a killed build leaves none.
+// so a killed build leaves none. On a file system without locks it
+// returns nil and no error.
 func lockOut(dir string) (*os.File, error) {
 	f, err := os.Open(dir)
 	if err != nil {
@@ -758,6 +761,9 @@ func lockOut(dir string) (*os.File, error) {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return nil, fmt.Errorf("%s: another xenimg build is writing there", dir)
+		}
+		if errors.Is(err, unix.ENOLCK) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) {
+			return nil, nil // a file system without locks: go on unguarded
 		}
 		return nil, fmt.Errorf("locking %s: %w", dir, err)
 	}
