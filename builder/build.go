@@ -139,9 +139,10 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 	}
 	if lock != nil {
 		defer lock.Close()
-	}
-	if err := cleanStale(o.OutDir, log); err != nil {
-		return nil, err
+		// Only a build holding the lock knows the leftovers are dead.
+		if err := cleanStale(o.OutDir, log); err != nil {
+			return nil, err
+		}
 	}
 	stage, err := os.MkdirTemp(o.OutDir, ".build-")
 	if err != nil {
