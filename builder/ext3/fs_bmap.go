@@ -18,6 +18,25 @@ func (f *FS) maxFileBlocks() uint64 {
 	return NDirBlocks + p + p*p + p*p*p
 }
 
+// indirectPath locates logical block l (NDirBlocks or more) of a block
+// map with p pointers per indirect block: the inode's slot (IndBlock,
+// DindBlock or TindBlock) and the index to follow in each level. ok is
+// false past the triple indirect block.
+func indirectPath(l, p uint64) (slot int, idx []uint64, ok bool) {
+	l -= NDirBlocks
+	switch {
+	case l < p:
+		return IndBlock, []uint64{l}, true
+	case l < p+p*p:
+		l -= p
+		return DindBlock, []uint64{l / p, l % p}, true
+	case l < p+p*p+p*p*p:
+		l -= p + p*p
+		return TindBlock, []uint64{l / (p * p), (l / p) % p, l % p}, true
+	}
+	return 0, nil, false
+}
+
 func (f *FS) readPtrs(b uint32, what string) ([]uint32, error) {
 	if b < f.firstData || b >= f.blocks {
 		return nil, corruptf(what, "indirect block %d out of range", b)
@@ -133,19 +152,8 @@ func (f *FS) bmap(ino uint32, n *xinode, l uint64) (uint32, error) {
 	if l < NDirBlocks {
 		return n.blockPtr(int(l)), nil
 	}
-	l -= NDirBlocks
-	var slot int
-	var idx []uint64
-	switch {
-	case l < p:
-		slot, idx = IndBlock, []uint64{l}
-	case l < p+p*p:
-		l -= p
-		slot, idx = DindBlock, []uint64{l / p, l % p}
-	case l < p+p*p+p*p*p:
-		l -= p + p*p
-		slot, idx = TindBlock, []uint64{l / (p * p), (l / p) % p, l % p}
-	default:
+	slot, idx, ok := indirectPath(l, p)
+	if !ok {
 		return 0, nil
 	}
 	b := n.blockPtr(slot)
@@ -248,19 +256,8 @@ func (w *bmapWriter) set(l uint64, phys uint32) error {
 		w.n.setBlockPtr(int(l), phys)
 		return nil
 	}
-	l -= NDirBlocks
-	var slot int
-	var idx []uint64
-	switch {
-	case l < p:
-		slot, idx = IndBlock, []uint64{l}
-	case l < p+p*p:
-		l -= p
-		slot, idx = DindBlock, []uint64{l / p, l % p}
-	case l < p+p*p+p*p*p:
-		l -= p + p*p
-		slot, idx = TindBlock, []uint64{l / (p * p), (l / p) % p, l % p}
-	default:
+	slot, idx, ok := indirectPath(l, p)
+	if !ok {
 		return ErrFileTooLarge
 	}
 	b := w.n.blockPtr(slot)
