@@ -7,6 +7,7 @@ import (
 	"crypto/md5" //nolint:gosec // md5sums is part of the .deb format.
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"sort"
 	"strings"
@@ -408,49 +409,32 @@ func buildDeb(p Package, style Style) ([]byte, []field, error) {
 // compress returns b compressed by method and the file name suffix.
 func compress(b []byte, method string) ([]byte, string, error) {
 	var out bytes.Buffer
+	var w io.WriteCloser
+	var err error
 	switch method {
 	case "none":
 		return b, "", nil
 	case "gz":
-		w, err := gzip.NewWriterLevel(&out, gzip.DefaultCompression)
-		if err != nil {
-			return nil, "", err
-		}
-		if _, err := w.Write(b); err != nil {
-			return nil, "", err
-		}
-		if err := w.Close(); err != nil {
-			return nil, "", err
-		}
-		return out.Bytes(), ".gz", nil
+		w, err = gzip.NewWriterLevel(&out, gzip.DefaultCompression)
 	case "xz":
 		// A 1 MiB dictionary: test payloads are small, and xz allocates
 		// its match finder by dictionary size.
-		w, err := xz.WriterConfig{DictCap: 1 << 20}.NewWriter(&out)
-		if err != nil {
-			return nil, "", err
-		}
-		if _, err := w.Write(b); err != nil {
-			return nil, "", err
-		}
-		if err := w.Close(); err != nil {
-			return nil, "", err
-		}
-		return out.Bytes(), ".xz", nil
+		w, err = xz.WriterConfig{DictCap: 1 << 20}.NewWriter(&out)
 	case "zst":
-		w, err := zstd.NewWriter(&out, zstd.WithEncoderConcurrency(1))
-		if err != nil {
-			return nil, "", err
-		}
-		if _, err := w.Write(b); err != nil {
-			return nil, "", err
-		}
-		if err := w.Close(); err != nil {
-			return nil, "", err
-		}
-		return out.Bytes(), ".zst", nil
+		w, err = zstd.NewWriter(&out, zstd.WithEncoderConcurrency(1))
+	default:
+		return nil, "", errors.New("testarchive: unknown compression " + method)
 	}
-	return nil, "", errors.New("testarchive: unknown compression " + method)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := w.Write(b); err != nil {
+		return nil, "", err
+	}
+	if err := w.Close(); err != nil {
+		return nil, "", err
+	}
+	return out.Bytes(), "." + method, nil
 }
 
 // field is one name: value line of a deb822 paragraph.
