@@ -93,7 +93,9 @@ func buildSeed(r *Recipe, date time.Time, label string) []byte {
 	return h.Sum(nil)
 }
 
-func uuidFrom(seed []byte) [16]byte {
+// UUIDFrom makes a UUID with the RFC 4122 version 4 layout from the first
+// 16 bytes of a seed (deterministic content).
+func UUIDFrom(seed []byte) [16]byte {
 	var u [16]byte
 	copy(u[:], seed)
 	u[6] = u[6]&0x0f | 0x40 // version 4 layout, deterministic content
@@ -101,7 +103,8 @@ func uuidFrom(seed []byte) [16]byte {
 	return u
 }
 
-func uuidString(u [16]byte) string {
+// UUIDString formats a UUID as blkid and fstab write it.
+func UUIDString(u [16]byte) string {
 	h := hex.EncodeToString(u[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
@@ -186,8 +189,8 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 	// Everything that can be rendered is rendered before the long work, so
 	// a mistake shows in seconds, not after the second stage.
 	seed := buildSeed(r, date, "")
-	rootUUID := uuidFrom(buildSeed(r, date, "root-uuid"))
-	swapUUID := uuidFrom(buildSeed(r, date, "swap-uuid"))
+	rootUUID := UUIDFrom(buildSeed(r, date, "root-uuid"))
+	swapUUID := UUIDFrom(buildSeed(r, date, "swap-uuid"))
 	files, err := renderEtc(r, plan.Suite, rootUUID, swapUUID)
 	if err != nil {
 		return nil, err
@@ -220,7 +223,7 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 	}
 	eo := ext3.Options{
 		Size: r.Image.SizeBytes, InodeSize: r.Image.InodeSize, Journal: r.Image.Filesystem == "ext3",
-		Label: labelFor(r.Name), UUID: rootUUID, HashSeed: uuidFrom(buildSeed(r, date, "hash-seed")), Epoch: epoch,
+		Label: labelFor(r.Name), UUID: rootUUID, HashSeed: UUIDFrom(buildSeed(r, date, "hash-seed")), Epoch: epoch,
 	}
 	if r.Suite.Codename == "sarge" {
 		f := ext3.FeaturesLegacy
@@ -404,7 +407,7 @@ func Build(ctx context.Context, r *Recipe, o Options) (res *Result, err error) {
 		return nil, err
 	}
 	mstart := time.Now()
-	m, err := newManifest(r, plan, paths, epoch, used, stage, uuidString(rootUUID), uuidString(swapUUID))
+	m, err := newManifest(r, plan, paths, epoch, used, stage, UUIDString(rootUUID), UUIDString(swapUUID))
 	if err != nil {
 		return nil, err
 	}
@@ -499,7 +502,7 @@ func renderEtc(r *Recipe, s debootstrap.Suite, rootUUID, swapUUID [16]byte) (map
 		Filesystem: r.Image.Filesystem,
 		RootDevice: "/dev/" + r.Xen.RootDevice,
 		UseUUID:    s.UUIDMount,
-		RootUUID:   uuidString(rootUUID),
+		RootUUID:   UUIDString(rootUUID),
 	}
 	if r.Suite.SourcesMirror != "" {
 		d.Mirror = r.Suite.SourcesMirror
@@ -507,7 +510,7 @@ func renderEtc(r *Recipe, s debootstrap.Suite, rootUUID, swapUUID [16]byte) (map
 	if r.Image.SwapBytes > 0 {
 		d.SwapDevice = "/dev/" + r.Xen.SwapDevice
 		if s.UUIDMount {
-			d.SwapUUID = uuidString(swapUUID)
+			d.SwapUUID = UUIDString(swapUUID)
 		}
 	}
 	if n.Subnet != "" {
@@ -698,9 +701,10 @@ WantedBy=multi-user.target
 	return t.Symlink("/etc/systemd/system/xenimg-ssh-keygen.service", "/etc/systemd/system/multi-user.target.wants/xenimg-ssh-keygen.service", tree.Meta{Mode: 0o777, Mtime: epoch})
 }
 
-// fileSHA256 hashes a file. Images are sparse: holes (SEEK_HOLE) are
-// hashed from a zero buffer instead of being read through the kernel.
-func fileSHA256(path string) (string, int64, error) {
+// FileSHA256 returns the SHA-256 (hex) and size of a file. Images are
+// sparse: holes (SEEK_HOLE) are hashed from a zero buffer instead of being
+// read through the kernel.
+func FileSHA256(path string) (string, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", 0, err

@@ -59,7 +59,7 @@ func newManifest(r *Recipe, plan *debootstrap.Plan, debs []string, epoch time.Ti
 		sum := p.SHA256
 		if sum == "" { // sarge-era indexes have MD5 only
 			var err error
-			if sum, _, err = fileSHA256(debs[i]); err != nil {
+			if sum, _, err = FileSHA256(debs[i]); err != nil {
 				return nil, err
 			}
 		}
@@ -71,7 +71,7 @@ func newManifest(r *Recipe, plan *debootstrap.Plan, debs []string, epoch time.Ti
 	var g errgroup.Group
 	for i, img := range imgs {
 		g.Go(func() error {
-			sum, n, err := fileSHA256(filepath.Join(dir, img.name))
+			sum, n, err := FileSHA256(filepath.Join(dir, img.name))
 			if os.IsNotExist(err) {
 				return nil
 			}

@@ -42,9 +42,9 @@ func TestFileSHA256Sparse(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := sha256.Sum256(data)
-		got, n, err := fileSHA256(p)
+		got, n, err := FileSHA256(p)
 		if err != nil || got != hex.EncodeToString(want[:]) || n != tc.size {
-			t.Errorf("%s: fileSHA256 = %s, %d, %v; want %x, %d", tc.name, got, n, err, want, tc.size)
+			t.Errorf("%s: FileSHA256 = %s, %d, %v; want %x, %d", tc.name, got, n, err, want, tc.size)
 		}
 	}
 }

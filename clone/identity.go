@@ -11,6 +11,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/xenimg/xenimg/builder"
 	"github.com/xenimg/xenimg/builder/ext3"
 	"github.com/xenimg/xenimg/clone/plan"
 	"github.com/xenimg/xenimg/clone/sshkey"
@@ -27,20 +28,8 @@ type identity struct {
 	machineID  string // 32 lowercase hex digits
 }
 
-// uuidFrom makes an RFC 4122 version 4 UUID from a seed.
-func uuidFrom(s sshkey.Seed) [16]byte {
-	var u [16]byte
-	copy(u[:], s[:16])
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	return u
-}
-
-// uuidString formats a UUID as blkid and fstab write it.
-func uuidString(u [16]byte) string {
-	h := hex.EncodeToString(u[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
+// uuidFrom makes a slave's UUID from a seed.
+func uuidFrom(s sshkey.Seed) [16]byte { return builder.UUIDFrom(s[:]) }
 
 // newIdentity derives a slave's identity from the cluster seed. Host key
 // generation is the slow part (RSA).
@@ -271,7 +260,7 @@ func (c *Cloner) editFstab(fsys *ext3.FS, id *identity) error {
 		if r[0] == ([16]byte{}) {
 			continue
 		}
-		from, to := uuidString(r[0]), uuidString(r[1])
+		from, to := builder.UUIDString(r[0]), builder.UUIDString(r[1])
 		s = strings.ReplaceAll(s, "UUID="+from, "UUID="+to)
 		s = strings.ReplaceAll(s, "UUID="+strings.ToUpper(from), "UUID="+to)
 	}

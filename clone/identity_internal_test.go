@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/xenimg/xenimg/builder"
 	"github.com/xenimg/xenimg/builder/swap"
 	"github.com/xenimg/xenimg/clone/sshkey"
 )
@@ -22,7 +23,7 @@ func TestUUIDFrom(t *testing.T) {
 		if u[6]>>4 != 4 || u[8]>>6 != 2 {
 			t.Errorf("seed %#x: version %d, variant bits %02b", b, u[6]>>4, u[8]>>6)
 		}
-		if str := uuidString(u); !re.MatchString(str) {
+		if str := builder.UUIDString(u); !re.MatchString(str) {
 			t.Errorf("seed %#x: %s is not an RFC 4122 v4 UUID", b, str)
 		}
 	}

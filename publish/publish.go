@@ -192,7 +192,7 @@ func Publish(ctx context.Context, dir string, o Options) (*Result, error) {
 	}
 	sums := make([]Sum, len(formats))
 	for i, f := range formats {
-		sum, size, err := fileSHA256(filepath.Join(tmp, f.file))
+		sum, size, err := builder.FileSHA256(filepath.Join(tmp, f.file))
 		if err != nil {
 			return nil, fmt.Errorf("hashing %s: %w", f.file, err)
 		}

@@ -35,7 +35,7 @@ func run(t *testing.T, name string, args ...string) string {
 
 func sha(t *testing.T, path string) string {
 	t.Helper()
-	s, _, err := fileSHA256(path)
+	s, _, err := builder.FileSHA256(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func writeManifest(t *testing.T, dir string) {
 	m.Suite.Codename, m.Suite.Arch, m.Suite.Variant = "bookworm", "amd64", "minbase"
 	m.Packages = []builder.ManifestPackage{{Name: "base-files", Version: "12.4", Arch: "amd64", SHA256: strings.Repeat("a", 64)}}
 	for _, f := range []string{"root.img", "swap.img"} {
-		s, n, err := fileSHA256(filepath.Join(dir, f))
+		s, n, err := builder.FileSHA256(filepath.Join(dir, f))
 		if err != nil {
 			t.Fatal(err)
 		}

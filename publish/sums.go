@@ -3,10 +3,8 @@ package publish
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"strings"
@@ -67,21 +65,6 @@ func ParseSums(data []byte) ([]Sum, error) {
 		out = append(out, Sum{SHA256: sum, Name: name})
 	}
 	return out, sc.Err()
-}
-
-// fileSHA256 returns the SHA256 (hex) and size of a file.
-func fileSHA256(path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, fmt.Errorf("reading %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 // readKeyRing reads an armored or binary OpenPGP key ring.

@@ -17,6 +17,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/xenimg/xenimg/builder"
 )
 
 // VerifyOptions configures Verify.
@@ -91,7 +93,7 @@ func Verify(ctx context.Context, dir string, o VerifyOptions) (*VerifyReport, er
 	g.SetLimit(2)
 	for _, s := range sums {
 		g.Go(func() error {
-			got, _, err := fileSHA256(filepath.Join(dir, s.Name))
+			got, _, err := builder.FileSHA256(filepath.Join(dir, s.Name))
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.Name, err)
 			}
