@@ -26,21 +26,10 @@ func writeTriggerInterests(root string) error {
 		return fmt.Errorf("reading trigger interests: %w", err)
 	}
 	slices.Sort(files)
-	interests, err := parseInterests(files)
-	if err != nil {
+	if err := addTriggerInterests(root, files); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(tdir, 0o755); err != nil {
-		return fmt.Errorf("writing trigger interests: %w", err)
-	}
-	for name, lines := range interests {
-		slices.Sort(lines)
-		lines = slices.Compact(lines)
-		if err := os.WriteFile(filepath.Join(tdir, name), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-			return fmt.Errorf("writing trigger interests: %w", err)
-		}
-	}
-	if _, ok := interests["File"]; !ok {
+	if _, err := os.Lstat(filepath.Join(tdir, "File")); errors.Is(err, fs.ErrNotExist) {
 		if err := os.WriteFile(filepath.Join(tdir, "File"), nil, 0o644); err != nil {
 			return fmt.Errorf("writing trigger interests: %w", err)
 		}
