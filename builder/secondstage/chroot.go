@@ -235,8 +235,6 @@ func preinsts(ctx context.Context, r *runner, root string, ps []pkg, dpkgVersion
 	var (
 		sh      strings.Builder
 		scripts = map[string]string{} // package -> script
-		single  []string
-		name    string
 	)
 	for _, p := range ps {
 		script := "/var/lib/dpkg/info/" + p.infoName() + ".preinst"
@@ -251,7 +249,7 @@ func preinsts(ctx context.Context, r *runner, root string, ps []pkg, dpkgVersion
 			return fmt.Errorf("package %s: %s is not a regular file", p.Name, script)
 		}
 		env := preinstEnv(p, dpkgVersion)
-		for _, w := range append(env, p.Name, script) {
+		for _, w := range append(slices.Clip(env), p.Name, script) {
 			if !safeWord(w) {
 				return fmt.Errorf("package %s: unexpected characters in %q", p.Name, w)
 			}
@@ -263,14 +261,9 @@ func preinsts(ctx context.Context, r *runner, root string, ps []pkg, dpkgVersion
 		// The failure line matches dpkg's own, which names the package.
 		fmt.Fprintf(&sh, "'%s' install || { rc=$?; echo \"xenimg: error processing package %s (preinst install): exit status $rc\"; exit $rc; }\n", script, p.Name)
 		scripts[p.Name] = script
-		single, name = append(env, script, "install"), p.Name
 	}
-	switch len(scripts) {
-	case 0:
+	if len(scripts) == 0 {
 		return nil
-	case 1:
-		env := single[:len(single)-2]
-		return r.run(ctx, name, env, single[len(single)-2:]...)
 	}
 	err := r.run(ctx, "", nil, "/bin/sh", "-c", sh.String())
 	var ee *ExecError
